@@ -1,0 +1,65 @@
+"""The `rnnx` command. Each command parses arguments and hands off to a plain function of the library."""
+import functools
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import RnnxError
+
+app = typer.Typer(help="Compile efficient-attention models into recurrent, constant-memory executables.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+console = Console()
+
+
+def user_errors(command):
+    """Turn an `RnnxError` into a one-line message and exit code 2, never a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RnnxError as e:
+            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+            sys.exit(2)
+    return wrapper
+
+
+@app.command("ops")
+@user_errors
+def ops_command(head_dim: int = typer.Option(64, help="Dk = Dv for the bytes-per-head column."),
+                window: int = typer.Option(512, help="W for sliding_window_attention's bytes per head."),
+                as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the registered ops: forms, state tensors and state bytes per head."""
+    from .ops.registry import describe
+
+    rows = describe(dict(Dk=head_dim, Dv=head_dim, window=window))
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=f"rnnx ops (state bytes per head at D={head_dim}, W={window})")
+    table.add_column("op", no_wrap=True)
+    table.add_column("forms", no_wrap=True)
+    table.add_column("state per head", no_wrap=True)
+    table.add_column("bytes/head", justify="right")
+    for r in rows:
+        table.add_row(r["op"], "\n".join(r["forms"]), escape("\n".join(r["state"])), f"{r['bytes_per_head']:,}")
+    console.print(table)
+
+
+@app.command("run")
+@user_errors
+def run_command(model: str = typer.Argument(..., help="A built-in config name, e.g. ref-tiny."),
+                prompt: str = typer.Option("The quick brown fox", help="Text to prefill."),
+                tokens: int = typer.Option(64, min=1, help="Bytes to generate."),
+                temperature: float = typer.Option(1.0, min=0.0, help="0 for greedy."),
+                seed: int = typer.Option(0, help="Seed of the weights and of sampling.")):
+    """Generate bytes with a model: chunked prefill of the prompt, then one recurrent step per byte."""
+    from .models import build_model, generate
+
+    result = generate(build_model(model, seed=seed), prompt.encode(), tokens, temperature=temperature, seed=seed)
+    console.print(f"[bold]{model}[/] (PyTorch eager, random weights from seed {seed})", highlight=False)
+    console.print(repr(result.output.decode("utf-8", errors="replace")), highlight=False, markup=False)
+    console.print(f"prefill {result.prefill_tokens_per_s:,.0f} tokens/s · step {result.step_tokens_per_s:,.0f} tokens/s")

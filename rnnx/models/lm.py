@@ -1,0 +1,80 @@
+"""The byte-level causal language model of DESIGN.md, with the token mixer chosen by its config."""
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig, get_config
+from .mixers import MIXERS
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig, layer: int):
+        super().__init__()
+        self.mixer_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mixer = MIXERS[cfg.mixer](cfg, layer)
+        self.mlp_norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.mlp_in = nn.Linear(cfg.d_model, cfg.mlp_ratio * cfg.d_model, bias=False)
+        self.mlp_out = nn.Linear(cfg.mlp_ratio * cfg.d_model, cfg.d_model, bias=False)
+
+    def forward(self, x, state, mode):
+        y, state = self.mixer(self.mixer_norm(x), state, mode)
+        x = x + y
+        return x + self.mlp_out(F.silu(self.mlp_in(self.mlp_norm(x)))), state
+
+
+class LanguageModel(nn.Module):
+    """Byte-level LM: embedding, `layers` pre-norm blocks (mixer, 4x MLP), final RMSNorm, LM head.
+
+    State is a list with one entry per layer: that layer's op state (a tensor, or the op's NamedTuple).
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
+        self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.layers))
+        self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
+        self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+
+    def initial_state(self, batch_size: int = 1) -> list:
+        """The state before any token: one entry per layer."""
+        return [b.mixer.initial_state(batch_size) for b in self.blocks]
+
+    def forward(self, tokens: torch.Tensor, state: list | None = None, mode: str = "chunk"):
+        """tokens `(B, T)` int64 -> logits `(B, T, vocab)` fp32 and the state after the last token."""
+        state = self.initial_state(tokens.shape[0]) if state is None else state
+        x, new_state = self.embed(tokens), []
+        for block, s in zip(self.blocks, state, strict=True):
+            x, s = block(x, s, mode)
+            new_state.append(s)
+        return self.head(self.norm(x)), new_state
+
+    def step(self, token: torch.Tensor, state: list):
+        """token `(B,)` int64 -> logits `(B, vocab)` and the state after it: the recurrent form, O(1) memory."""
+        logits, state = self(token[:, None], state, mode="recurrent")
+        return logits[:, 0], state
+
+    @torch.no_grad()
+    def init_weights_(self, seed: int):
+        """Seeded initialisation: a config name and a seed always give the same weights."""
+        gen = torch.Generator().manual_seed(seed)
+        std = 0.02
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                out_proj = name.endswith(("mixer.out", "mlp_out"))
+                module.weight.normal_(0, std / math.sqrt(2 * self.cfg.layers) if out_proj else std, generator=gen)
+            elif isinstance(module, nn.Embedding):
+                module.weight.normal_(0, 1, generator=gen)
+            elif isinstance(module, nn.RMSNorm):
+                module.weight.fill_(1)
+        for block in self.blocks:
+            block.mixer.init_(gen)
+        return self
+
+
+def build_model(config: str | ModelConfig, seed: int = 0) -> LanguageModel:
+    """A reference model by config name (or config), initialised from `seed`, in eval mode."""
+    cfg = get_config(config) if isinstance(config, str) else config
+    return LanguageModel(cfg).init_weights_(seed).eval()

@@ -1,0 +1,39 @@
+"""Tensor plumbing shared by the chunked forms: splitting a sequence into blocks and segment sums."""
+import torch
+import torch.nn.functional as F
+
+
+def per_token(decay: torch.Tensor, B: int, T: int, H: int) -> torch.Tensor:
+    """A log-space decay given per head `(H,)` or per token `(B, T, H)` as fp32 `(B, T, H)`."""
+    if decay.shape not in ((H,), (B, T, H)):
+        raise ValueError(f"decay must be per head ({H},) or per token ({B}, {T}, {H}), got {tuple(decay.shape)}")
+    return decay.float().expand(B, T, H)
+
+
+def to_blocks(x: torch.Tensor, C: int) -> torch.Tensor:
+    """`(B, T, H, *D)` -> `(B, H, N, C, *D)` in fp32, zero-padding T up to `N * C`."""
+    B, T, H, *D = x.shape
+    N = -(-T // C)
+    x = F.pad(x.float(), (0, 0) * len(D) + (0, 0, 0, N * C - T))
+    return x.reshape(B, N, C, H, *D).movedim(3, 1)
+
+
+def from_blocks(x: torch.Tensor, T: int) -> torch.Tensor:
+    """`(B, H, N, C, *D)` -> `(B, T, H, *D)`, dropping the padding."""
+    B, H, N, C, *D = x.shape
+    return x.movedim(1, 3).reshape(B, N * C, H, *D)[:, :T]
+
+
+def segsum(g: torch.Tensor) -> torch.Tensor:
+    """`(..., C)` -> `(..., C, C)` with `[t, s] = g[s+1] + ... + g[t]` for `s <= t` and `-inf` above the
+    diagonal. Summing each segment directly (not as a difference of prefix sums) keeps the exponent exact
+    when the decays are very negative."""
+    C = g.shape[-1]
+    below = torch.ones(C, C, dtype=torch.bool, device=g.device).tril(-1)
+    sums = g[..., :, None].expand(*g.shape, C).masked_fill(~below, 0).cumsum(-2)
+    return sums.masked_fill(~torch.ones_like(below).tril(), float("-inf"))
+
+
+def suffix_sum(g: torch.Tensor) -> torch.Tensor:
+    """`(..., C)` -> `[t] = g[t+1] + ... + g[C-1]`: the decay from position t to the end of its block."""
+    return F.pad(g.flip(-1).cumsum(-1).flip(-1)[..., 1:], (0, 1))

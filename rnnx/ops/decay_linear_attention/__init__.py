@@ -1,0 +1,41 @@
+"""Linear attention with decay: TransNormerLLM, Lightning Attention 1 & 2, RetNet."""
+from ..registry import OpDef, StateTensor, register
+from .chunk import chunk_decay_linear_attention
+from .decays import retnet_decay, transnormer_decay
+from .parallel import parallel_decay_linear_attention
+from .recurrent import recurrent_decay_linear_attention
+from .reference import reference_decay_linear_attention
+
+OP = register(OpDef(
+    name="decay_linear_attention",
+    inputs=("q", "k", "v", "decay"),
+    state=(StateTensor("state", ("B", "H", "Dk", "Dv")),),
+    attributes={"scale": float, "mode": str, "chunk_size": int},
+    forms={"parallel": parallel_decay_linear_attention, "chunk": chunk_decay_linear_attention,
+           "recurrent": recurrent_decay_linear_attention},
+    reference=reference_decay_linear_attention,
+    summary="S_t = exp(g_t) S_{t-1} + k_t v_tᵀ; o_t = scale · q_tᵀ S_t (TransNormerLLM, Lightning, RetNet)",
+))
+
+
+def decay_linear_attention(q, k, v, decay, *, scale=None, state=None, mode="chunk", chunk_size=64):
+    """Linear attention with a scalar decay per head or per token.
+
+    `S_t = exp(g_t) S_{t-1} + k_t v_tᵀ`, `o_t = scale · q_tᵀ S_t`.
+
+    Args:
+        q, k: `(B, T, H, Dk)`; v: `(B, T, H, Dv)`; fp32, fp16 or bf16.
+        decay: log-space decay `g` (<= 0): `(H,)` per head (TransNormerLLM, Lightning Attention, RetNet;
+            see `transnormer_decay`, `retnet_decay`) or `(B, T, H)` per token.
+        scale: defaults to `Dk ** -0.5`.
+        state: `(B, H, Dk, Dv)` fp32 state before the first token; zeros when None.
+        mode: "parallel" (quadratic), "chunk" (Lightning Attention-2 tiling) or "recurrent".
+        chunk_size: block length of the chunk form.
+    Returns:
+        o: `(B, T, H, Dv)` in `q`'s dtype; state: `(B, H, Dk, Dv)` fp32 after the last token.
+    """
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    return OP(q, k, v, decay, state=state, mode=mode, scale=float(scale), chunk_size=chunk_size)
+
+
+__all__ = ["decay_linear_attention", "transnormer_decay", "retnet_decay"]
