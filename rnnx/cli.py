@@ -2,6 +2,8 @@
 import functools
 import json
 import sys
+import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -47,6 +49,52 @@ def ops_command(head_dim: int = typer.Option(64, help="Dk = Dv for the bytes-per
     for r in rows:
         table.add_row(r["op"], "\n".join(r["forms"]), escape("\n".join(r["state"])), f"{r['bytes_per_head']:,}")
     console.print(table)
+
+
+@app.command("export")
+@user_errors
+def export_command(model: str = typer.Argument(..., help="A built-in config (ref-tiny, ...) or path/to/file.py:factory."),
+                   out: Path = typer.Option(..., "-o", "--out", help="Directory to write (replaced atomically)."),
+                   flavor: str = typer.Option("portable", help="portable | standard (ONNX LinearAttention, opset 27) | ort"),
+                   seed: int = typer.Option(0, help="Seed of a built-in model's weights."),
+                   batch_size: int = typer.Option(1, min=1, help="Batch dimension of both graphs.")):
+    """Export a model to ONNX: prefill.onnx, step.onnx and manifest.json."""
+    from .export import export_model
+
+    start = time.perf_counter()
+    manifest = export_model(model, out, flavor=flavor, seed=seed, batch_size=batch_size)
+    ops = ", ".join(f"{o['name']} as {o['spelling']}" for o in manifest["ops"])
+    console.print(f"exported {model} ({flavor}) to {out} in {time.perf_counter() - start:.1f} s: {ops}; "
+                  f"state {manifest['state_bytes']:,} bytes in {len(manifest['state'])} tensors", highlight=False)
+
+
+@app.command("verify")
+@user_errors
+def verify_command(path: Path = typer.Argument(..., help="An export directory."),
+                   prompt: int = typer.Option(100, min=1, help="Prefill length."),
+                   steps: int = typer.Option(32, min=1, help="Steps after the prefill."),
+                   stream: int = typer.Option(1000, min=0, help="Length of the step stream checked for drift."),
+                   seed: int = typer.Option(0, help="Seed of the test tokens."),
+                   as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """Check an export against PyTorch: prefill, steps, prefill + steps, long stream. Exit 1 on a failure."""
+    from .verify import verify_export
+
+    backend, checks = verify_export(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
+    passed = all(c.passed for c in checks)
+    if as_json:
+        print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
+                          "checks": [c.as_dict() for c in checks]}, indent=2))
+    else:
+        table = Table(title=f"rnnx verify {path} ({backend})",
+                      caption="pass: max abs error <= atol + rtol · max|reference| (rnnx/numerics.py)")
+        for column in ("check", "max abs error", "max rel error", "tolerance (atol, rtol)", "pass"):
+            table.add_column(column, justify="left" if column == "check" else "right")
+        for c in checks:
+            table.add_row(c.name, f"{c.max_abs:.2e}", f"{c.max_rel:.2e}",
+                          f"{c.tolerance.atol:g}, {c.tolerance.rtol:g}",
+                          "[green]yes[/]" if c.passed else "[bold red]NO[/]")
+        console.print(table)
+    sys.exit(0 if passed else 1)
 
 
 @app.command("run")

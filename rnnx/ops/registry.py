@@ -53,7 +53,8 @@ class OpDef:
     forms: dict[str, Callable]
     reference: Callable
     summary: str
-    extensions: dict[str, Any] = field(default_factory=dict)  # filled by later stages: onnx, tvm, ...
+    onnx: dict[str, Any] = field(default_factory=dict)  # ONNX function bodies: "sequence" and "step"
+    linear_attention_rule: str | None = None  # update_rule when ONNX's LinearAttention can spell the op
     torch_op: Any = None
     kernel: Callable | None = None
     state_type: type | None = None

@@ -1,6 +1,7 @@
 """Aaren: Attention as an RNN (Feng et al., 2024)."""
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_aaren
+from .onnx import sequence, step
 from .parallel import parallel_aaren
 from .recurrent import recurrent_aaren
 from .reference import reference_aaren
@@ -14,6 +15,7 @@ OP = register(OpDef(
     attributes={"scale": float, "mode": str, "chunk_size": int},
     forms={"parallel": parallel_aaren, "chunk": chunk_aaren, "recurrent": recurrent_aaren},
     reference=reference_aaren,
+    onnx={"sequence": sequence, "step": step},
     summary="o_t = softmax_{i≤t}(scale · qᵀ k_i) v_i for a learned query per head (Attention as an RNN)",
 ))
 

@@ -2,6 +2,7 @@
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_decay_linear_attention
 from .decays import retnet_decay, transnormer_decay
+from .onnx import sequence, step
 from .parallel import parallel_decay_linear_attention
 from .recurrent import recurrent_decay_linear_attention
 from .reference import reference_decay_linear_attention
@@ -13,7 +14,9 @@ OP = register(OpDef(
     attributes={"scale": float, "mode": str, "chunk_size": int},
     forms={"parallel": parallel_decay_linear_attention, "chunk": chunk_decay_linear_attention,
            "recurrent": recurrent_decay_linear_attention},
+    linear_attention_rule="gated",
     reference=reference_decay_linear_attention,
+    onnx={"sequence": sequence, "step": step},
     summary="S_t = exp(g_t) S_{t-1} + k_t v_tᵀ; o_t = scale · q_tᵀ S_t (TransNormerLLM, Lightning, RetNet)",
 ))
 

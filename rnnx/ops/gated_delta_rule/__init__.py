@@ -1,6 +1,7 @@
 """Gated delta rule: Titans' linear memory, Gated DeltaNet, DeltaNet (g = 0)."""
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_gated_delta_rule
+from .onnx import sequence, step
 from .parallel import parallel_gated_delta_rule
 from .recurrent import recurrent_gated_delta_rule
 from .reference import reference_gated_delta_rule
@@ -12,7 +13,9 @@ OP = register(OpDef(
     attributes={"scale": float, "mode": str, "chunk_size": int},
     forms={"parallel": parallel_gated_delta_rule, "chunk": chunk_gated_delta_rule,
            "recurrent": recurrent_gated_delta_rule},
+    linear_attention_rule="gated_delta",
     reference=reference_gated_delta_rule,
+    onnx={"sequence": sequence, "step": step},
     summary="S_t = e^{g_t} S_{t-1} + β_t k_t (v_t - e^{g_t} S_{t-1}ᵀ k_t)ᵀ (Titans memory, Gated DeltaNet)",
 ))
 

@@ -3,6 +3,7 @@ import torch
 
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_sliding_window_attention
+from .onnx import sequence, step
 from .parallel import parallel_sliding_window_attention
 from .recurrent import recurrent_sliding_window_attention
 from .reference import reference_sliding_window_attention
@@ -17,6 +18,7 @@ OP = register(OpDef(
     forms={"parallel": parallel_sliding_window_attention, "chunk": chunk_sliding_window_attention,
            "recurrent": recurrent_sliding_window_attention},
     reference=reference_sliding_window_attention,
+    onnx={"sequence": sequence, "step": step},
     summary="o_t = softmax_{t-W<s≤t}(scale · q_tᵀ k_s) v_s with a ring buffer of the last W keys and values",
 ))
 

@@ -1,0 +1,76 @@
+"""`rnnx export`: a model on rnnx ops -> `prefill.onnx`, `step.onnx` and `manifest.json` in one directory."""
+import dataclasses
+from pathlib import Path
+
+import onnx
+from onnx import numpy_helper
+
+from .. import __version__
+from ..fileio import atomic_directory
+from ..ops import OPS
+from .flavors import apply_flavor
+from .graphs import GRAPHS, export_graph, flat_state
+from .manifest import MANIFEST, describe_values, write_manifest
+from .onnx_ops import DOMAIN, VERSION, register_schemas
+from .source import load_model
+
+_TWO_GB = 2**31
+
+
+def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0, batch_size: int = 1) -> dict:
+    """Export the model named by `source` into the directory `out`, written atomically; returns the manifest."""
+    model = load_model(source, seed)
+    register_schemas()
+    names, state, _ = flat_state(model, batch_size)
+    graphs = {kind: export_graph(model, kind, batch_size) for kind in GRAPHS}
+    used = sorted({n.op_type for n in graphs["prefill"].graph.node if n.domain == DOMAIN})
+    for kind, proto in graphs.items():
+        _name_sequence_axis(proto)
+        if kind == "prefill":  # an initializer named like an input is that input's default: the state is optional
+            proto.graph.initializer.extend(numpy_helper.from_array(s.numpy(), f"past_{n}") for n, s in zip(names, state))
+        apply_flavor(proto, flavor)
+        onnx.helper.set_model_props(proto, {"rnnx_version": __version__, "rnnx_graph": kind, "rnnx_flavor": flavor})
+        onnx.checker.check_model(proto, full_check=True)
+    with atomic_directory(out, MANIFEST) as tmp:
+        for kind, proto in graphs.items():
+            onnx.save_model(proto, tmp / f"{kind}.onnx", save_as_external_data=proto.ByteSize() >= _TWO_GB,
+                            location=f"{kind}.onnx.data")
+        return write_manifest(tmp, {
+            "rnnx_version": __version__,
+            "model": {"source": source, "seed": seed, "config": _config(model)},
+            "flavor": flavor,
+            "batch_size": batch_size,
+            "opset_import": {o.domain or "ai.onnx": o.version for o in graphs["prefill"].opset_import},
+            "ops": [{"name": n, "domain": DOMAIN, "version": VERSION, "spelling": _spelling(graphs["prefill"], n)}
+                    for n in used],
+            "graphs": {kind: {"file": f"{kind}.onnx", "inputs": describe_values(p.graph.input),
+                              "outputs": describe_values(p.graph.output)} for kind, p in graphs.items()},
+            "state": [{"name": n, "past": f"past_{n}", "present": f"present_{n}", "shape": list(s.shape),
+                       "dtype": str(s.dtype).removeprefix("torch."), "bytes": s.numel() * s.element_size()}
+                      for n, s in zip(names, state)],
+            "state_bytes": sum(s.numel() * s.element_size() for s in state),
+        })
+
+
+def _name_sequence_axis(proto: onnx.ModelProto) -> None:
+    """The exporter names the dynamic length after a symbol (`s27`); call it T everywhere."""
+    tokens = proto.graph.input[0].type.tensor_type.shape.dim
+    symbol = tokens[1].dim_param
+    if not symbol:
+        return
+    for value in [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]:
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param == symbol:
+                dim.dim_param = "T"
+
+
+def _spelling(proto: onnx.ModelProto, op_name: str) -> str:
+    if any(n.domain == DOMAIN and n.op_type == op_name for n in proto.graph.node):
+        return f"{DOMAIN}::{op_name}"
+    domain = next(n.domain for n in proto.graph.node if n.op_type == "LinearAttention")
+    return f"{domain or 'ai.onnx'}::LinearAttention"
+
+
+def _config(model) -> dict | None:
+    cfg = getattr(model, "cfg", None)
+    return dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else None

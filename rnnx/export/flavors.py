@@ -1,0 +1,68 @@
+"""Export flavors: which spelling the linear-attention ops take in the written graphs.
+
+- portable: every op is an `ai.rnnx` node with a model-local function (any onnxruntime, rnnx's compiler).
+- standard: ops ONNX's `LinearAttention` can express become that node, opset 27 (runtimes that have it).
+- ort: the same ops become onnxruntime's native `com.microsoft` `LinearAttention` kernel.
+Ops with no such spelling stay `ai.rnnx` in every flavor.
+"""
+import onnx
+from onnx import helper
+
+from ..errors import RnnxError
+from ..ops import OPS
+from .onnx_ops import DOMAIN
+
+FLAVORS = {"portable": None, "standard": ("", 27), "ort": ("com.microsoft", 1)}
+
+
+def apply_flavor(model: onnx.ModelProto, flavor: str) -> onnx.ModelProto:
+    """Rewrite `model`'s linear-attention nodes into `flavor`'s spelling, in place; returns it."""
+    if flavor not in FLAVORS:
+        raise RnnxError(f"unknown flavor {flavor!r}; flavors: {', '.join(FLAVORS)}")
+    if FLAVORS[flavor] is None:
+        return model
+    domain, version = FLAVORS[flavor]
+    shapes = {v.name: v.type.tensor_type.shape for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    nodes = []
+    for node in model.graph.node:
+        op = OPS.get(node.op_type) if node.domain == DOMAIN else None
+        nodes += [node] if op is None or op.linear_attention_rule is None else _linear_attention(node, op, domain, shapes)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    kept = {n.op_type for n in nodes if n.domain == DOMAIN}
+    functions = [f for f in model.functions if f.name in kept]
+    del model.functions[:]
+    model.functions.extend(functions)
+    if domain == "":  # the standard op needs opset 27; the remaining bodies use ops unchanged since OPSET
+        for imports in [model.opset_import] + [f.opset_import for f in model.functions]:
+            next(o for o in imports if o.domain == "").version = version
+    else:
+        model.opset_import.append(helper.make_opsetid(domain, version))
+    return model
+
+
+def _linear_attention(node: onnx.NodeProto, op, domain: str, shapes) -> list[onnx.NodeProto]:
+    """`ai.rnnx` node -> LinearAttention on packed `(B, T, H*D)` tensors, the decay expanded to `(B, T, H)`."""
+    named = dict(zip(op.inputs + ("state",), node.input))
+    q_shape = shapes.get(named["q"])
+    heads = q_shape.dim[2].dim_value if q_shape is not None and len(q_shape.dim) == 4 else 0
+    if not heads:
+        raise RnnxError(f"node {node.name} ({op.name}): the number of heads of its q input is not static")
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    p = f"{node.name}/"
+    decay = named.get("decay", named.get("g"))
+    nodes = [
+        helper.make_node("Constant", [], [p + "packed"], value_ints=[0, 0, -1]),
+        *(helper.make_node("Reshape", [named[x], p + "packed"], [p + x]) for x in ("q", "k", "v")),
+        helper.make_node("Shape", [named["q"]], [p + "bth"], end=3),
+        helper.make_node("Expand", [decay, p + "bth"], [p + "decay"]),
+        helper.make_node(
+            "LinearAttention", [p + "q", p + "k", p + "v", named["state"], p + "decay", named.get("beta", "")],
+            [p + "o", node.output[1]], domain=domain, q_num_heads=heads, kv_num_heads=heads,
+            update_rule=op.linear_attention_rule, scale=attrs["scale"], chunk_size=attrs["chunk_size"]),
+        helper.make_node("Shape", [named["v"]], [p + "v_shape"]),
+        helper.make_node("Reshape", [p + "o", p + "v_shape"], [node.output[0]]),
+    ]
+    if not named.get("beta"):
+        nodes[-3].input.pop()
+    return nodes

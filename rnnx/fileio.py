@@ -1,0 +1,46 @@
+"""Writing outputs so that a crash or a Ctrl-C never leaves a half-written file or directory behind."""
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .errors import RnnxError
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path, marker: str):
+    """Yield a temporary directory beside `path`; on success it replaces `path` in one rename. An existing
+    `path` is replaced only if it is empty or holds `marker` (an earlier output of ours)."""
+    path = Path(path)
+    parent = path.parent.resolve()
+    if not parent.is_dir():
+        raise RnnxError(f"cannot write {path}: parent directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise RnnxError(f"cannot write {path}: directory {parent} is not writable")
+    if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / marker).exists())):
+        raise RnnxError(f"refusing to overwrite {path}: it exists and is not an rnnx output")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output should look like any other directory
+    try:
+        yield tmp
+        if path.exists():
+            old = tmp.with_suffix(".old")
+            path.rename(old)
+            tmp.rename(path)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

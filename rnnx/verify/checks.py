@@ -1,0 +1,66 @@
+"""Parity checks between a backend and a reference backend, on seeded tokens.
+
+- prefill: logits and final state of one prefill.
+- steps: N single-token steps from the initial state, state fed back.
+- prefill + steps vs longer prefill: a prefill handing its state to steps equals one prefill of it all.
+- stream: a long stream of steps, state fed back, against the reference's prefill of the same tokens (drift).
+"""
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..numerics import Tolerance, compare
+
+
+@dataclass
+class Check:
+    name: str
+    max_abs: float
+    max_rel: float
+    tolerance: Tolerance
+    passed: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check(name: str, actual, expected) -> Check:
+    """Compare logits and every state tensor; report the worst of them."""
+    results = [compare(torch.from_numpy(np.asarray(a)), torch.from_numpy(np.asarray(e)))
+               for a, e in zip(actual, expected, strict=True)]
+    return Check(name, max(r.max_abs for r in results), max(r.max_rel for r in results), results[0].tolerance,
+                 all(r.passed for r in results))
+
+
+def _steps(runner, tokens, state=None):
+    logits = []
+    for t in range(tokens.shape[1]):
+        out, state = runner.step(tokens[:, t:t + 1], state)
+        logits.append(out)
+    return np.concatenate(logits, 1), state
+
+
+def run_checks(backend, reference, *, vocab: int, batch_size: int, prompt: int, steps: int, stream: int,
+               seed: int = 0) -> list[Check]:
+    """The checks above for `backend` against `reference` (runners as in `rnnx.verify.runners`)."""
+    gen = np.random.default_rng(seed)
+    tokens = gen.integers(0, vocab, (batch_size, prompt + steps), dtype=np.int64)
+    head, tail = tokens[:, :prompt], tokens[:, prompt:]
+    prefill, prefill_state = backend.prefill(head)
+    ref_logits, ref_state = reference.prefill(head)
+    checks = [_check(f"prefill {prompt} vs {reference.name}", [prefill, *prefill_state], [ref_logits, *ref_state])]
+    stepped, state = _steps(backend, tail)
+    ref_stepped, ref_state = _steps(reference, tail)
+    checks.append(_check(f"{steps} steps vs {reference.name}", [stepped, *state], [ref_stepped, *ref_state]))
+    continued, state = _steps(backend, tail, prefill_state)
+    whole, whole_state = backend.prefill(tokens)
+    checks.append(_check(f"prefill {prompt} + {steps} steps vs prefill {prompt + steps}",
+                         [continued, *state], [whole[:, prompt:], *whole_state]))
+    if stream:
+        long = gen.integers(0, vocab, (batch_size, stream), dtype=np.int64)
+        streamed, state = _steps(backend, long)
+        ref_logits, ref_state = reference.prefill(long)
+        checks.append(_check(f"stream {stream} vs {reference.name} prefill", [streamed, *state],
+                             [ref_logits, *ref_state]))
+    return checks

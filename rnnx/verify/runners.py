@@ -1,0 +1,82 @@
+"""Backends that run a model one way or another, behind one interface, so parity checks compare any two.
+
+A runner works on numpy arrays: `prefill(tokens (B, T) int64, state) -> (logits (B, T, V), state)` and
+`step(tokens (B, 1) int64, state) -> (logits (B, 1, V), state)`, with `state` the list of state tensors in
+manifest order (None for the initial state).
+"""
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch.utils import _pytree as pytree
+
+from ..errors import RnnxError
+from ..export.graphs import flat_state
+from ..export.onnx_ops import register_schemas
+from ..export.source import load_model
+
+
+class TorchRunner:
+    """The PyTorch model the export came from: chunk form for prefill, recurrent form for steps."""
+
+    name = "PyTorch"
+
+    def __init__(self, manifest: dict):
+        self.model = load_model(manifest["model"]["source"], manifest["model"]["seed"])
+        _, initial, self.spec = flat_state(self.model, manifest["batch_size"])
+        self.initial = [t.numpy() for t in initial]
+
+    @torch.no_grad()
+    def _run(self, tokens, state, mode):
+        state = pytree.tree_unflatten([torch.from_numpy(np.array(s)) for s in (state or self.initial)], self.spec)
+        logits, state = self.model(torch.from_numpy(tokens), state, mode=mode)
+        return logits.numpy(), [t.numpy() for t in pytree.tree_leaves(state)]
+
+    def prefill(self, tokens, state=None):
+        return self._run(tokens, state, "chunk")
+
+    def step(self, tokens, state=None):
+        return self._run(tokens, state, "recurrent")
+
+
+class OnnxRunner:
+    """The exported graphs, in onnxruntime or in onnx's reference evaluator (for opset-27 `standard` graphs)."""
+
+    def __init__(self, directory: Path, manifest: dict, engine: str):
+        self.name = {"onnxruntime": "onnxruntime", "reference": "ONNX reference evaluator"}[engine]
+        self.past = [s["past"] for s in manifest["state"]]
+        self.sessions = {kind: self._load(Path(directory) / g["file"], engine) for kind, g in manifest["graphs"].items()}
+        self.initial = self._initializers(Path(directory) / manifest["graphs"]["prefill"]["file"])
+
+    def _load(self, path: Path, engine: str):
+        if engine == "reference":
+            from onnx.reference import ReferenceEvaluator
+
+            register_schemas()
+            return ReferenceEvaluator(onnx.load(path))
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # the state inputs have defaults (initializers) on purpose; no warnings
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:
+            raise RnnxError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}") from None
+
+    def _initializers(self, path: Path):
+        """The prefill graph's state defaults: the model's initial state as exported."""
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(path, load_external_data=False).graph.initializer
+                 if t.name in self.past}
+        return [inits[n] for n in self.past]
+
+    def _run(self, kind, tokens, state):
+        feeds = {"tokens": tokens, **dict(zip(self.past, state or self.initial))}
+        logits, *state = self.sessions[kind].run(None, feeds)
+        return logits, state
+
+    def prefill(self, tokens, state=None):
+        return self._run("prefill", tokens, state)
+
+    def step(self, tokens, state=None):
+        return self._run("step", tokens, state)
