@@ -9,18 +9,27 @@ from pathlib import Path
 from .errors import RnnxError
 
 
-@contextlib.contextmanager
-def atomic_directory(path: Path, marker: str):
-    """Yield a temporary directory beside `path`; on success it replaces `path` in one rename. An existing
-    `path` is replaced only if it is empty or holds `marker` (an earlier output of ours)."""
+def check_output(path: Path, marker: str) -> Path:
+    """Fail early, before any work, if `path` cannot become our output: its parent must exist, and an
+    existing `path` must be empty or hold `marker` (an earlier output of ours)."""
     path = Path(path)
     parent = path.parent.resolve()
     if not parent.is_dir():
         raise RnnxError(f"cannot write {path}: parent directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise RnnxError(f"cannot write {path}: directory {parent} is not writable")
     if path.exists() and not (path.is_dir() and (not any(path.iterdir()) or (path / marker).exists())):
         raise RnnxError(f"refusing to overwrite {path}: it exists and is not an rnnx output")
+    try:  # the real test of writability (os.access says yes to root even where the filesystem says no)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".probe", dir=parent))
+    except OSError as e:
+        raise RnnxError(f"cannot write {path}: directory {parent} is not writable ({e.strerror})") from None
+    return parent
+
+
+@contextlib.contextmanager
+def atomic_directory(path: Path, marker: str):
+    """Yield a temporary directory beside `path`; on success it replaces `path` in one rename."""
+    path = Path(path)
+    parent = check_output(path, marker)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
     umask = os.umask(0)
     os.umask(umask)

@@ -6,7 +6,7 @@ import onnx
 from onnx import numpy_helper
 
 from .. import __version__
-from ..fileio import atomic_directory
+from ..fileio import atomic_directory, check_output
 from ..ops import OPS
 from .flavors import apply_flavor
 from .graphs import GRAPHS, export_graph, flat_state
@@ -19,6 +19,7 @@ _TWO_GB = 2**31
 
 def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0, batch_size: int = 1) -> dict:
     """Export the model named by `source` into the directory `out`, written atomically; returns the manifest."""
+    check_output(out, MANIFEST)
     model = load_model(source, seed)
     register_schemas()
     names, state, _ = flat_state(model, batch_size)

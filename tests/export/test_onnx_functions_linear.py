@@ -38,9 +38,7 @@ def model(op_name: str, kind: str, decay: str) -> onnx.ModelProto:
     """The single-op model for the decay's rank; all its dims are symbolic."""
     register_schemas()
     inputs, state, attrs = case(op_name, 1, decay)
-    m = single_op_model(OPS[op_name], kind, arrays(inputs, state), attrs | {"mode": "chunk"})
-    # Strict inference runs through the function body and types the graph outputs, left undefined above.
-    return onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    return single_op_model(OPS[op_name], kind, arrays(inputs, state), attrs | {"mode": "chunk"})
 
 
 @functools.cache

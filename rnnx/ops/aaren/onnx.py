@@ -54,8 +54,10 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, running_max: FLOAT, denominator: FLOA
         last = op.Constant(value_int=-1)
         return op.Gather(top, last, axis=2), op.Gather(u_all, last, axis=2), op.Gather(w_all, last, axis=2), o_blk
 
-    m_end, u_end, w_end, o = op.Scan(running_max, denominator, numerator, m, u, w, body=merge, num_scan_inputs=3,
-                                     scan_input_axes=[2, 2, 2], scan_output_axes=[2])      # o: (B, H, N, C, Dv)
+    # Scan over axis 0, the only axis onnx's reference evaluator scans: blocks first, then back.
+    m, u, w = op.Transpose(m, perm=[2, 0, 1, 3]), op.Transpose(u, perm=[2, 0, 1, 3]), op.Transpose(w, perm=[2, 0, 1, 3, 4])
+    m_end, u_end, w_end, o = op.Scan(running_max, denominator, numerator, m, u, w, body=merge, num_scan_inputs=3)
+    o = op.Transpose(o, perm=[1, 2, 0, 3, 4])                                                   # (B, H, N, C, Dv)
     o = op.Reshape(o, op.Concat(op.Constant(value_ints=[0, 0, -1]), op.Shape(v, start=3), axis=0))
     return op.Transpose(op.Slice(o, zero, T, two), perm=[0, 2, 1, 3]), m_end, u_end, w_end
 

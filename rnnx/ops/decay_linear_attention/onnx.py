@@ -27,8 +27,8 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, decay: FLOAT, state: FLOAT, scale: fl
     # padded tokens have g = k = v = 0, so they leave the state unchanged.
     x = op.Pad(op.Concat(q, k, v, g, axis=-1), op.Concat([0], N * C - T, axis=0), None, [1])
     x = op.Transpose(op.Reshape(x, op.Concat([0, -1], C, op.Shape(x, start=2), axis=0)), perm=[0, 3, 1, 2, 4])
-    widths = op.Concat(op.Shape(q, start=3), op.Shape(k, start=3), op.Shape(v, start=3), [1], axis=0)
-    qb, kb, vb, gb = op.Split(x, widths, axis=-1)
+    Dk, Dv = op.Shape(k, start=3), op.Shape(v, start=3)
+    qb, kb, vb, gb = op.Split(x, op.Concat(Dk, Dk, Dv, [1], axis=0), axis=-1)
     g = op.Squeeze(gb, [-1])                                                      # (B, H, N, C)
     into = op.CumSum(g, -1)                                                       # block start -> t, inclusive
     # Γ[t, s] = exp(g[s+1] + ... + g[t]) for s <= t, 0 above the diagonal: each segment is summed directly

@@ -25,7 +25,7 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, g: FLOAT, beta: FLOAT, state: FLOAT,
     """Blocks of C = chunk_size tokens: one unit lower-triangular solve per block gives the pseudo-values
     `U = u - w S` for any state S before the block; a Scan carries S between blocks."""
     T = op.Shape(q, start=1, end=2)
-    trips = op.Constant(value_int=chunk_size)
+    trips = op.Constant(value_int=chunk_size)                                     # C as a scalar
     C = op.Reshape(trips, [1])
     N = (T + C - 1) / C
     g = op.Unsqueeze(op.Expand(g, op.Shape(q, start=0, end=3)), [-1])            # (B, T, H, 1)

@@ -21,11 +21,12 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, keys: FLOAT, values: FLOAT, pos: INT6
 
     # The timeline: the ring's W tokens in time order (ring.unroll: slot (pos + i) % W holds token pos - W + i),
     # then the sequence.
-    order = op.Unsqueeze(op.Mod(op.Unsqueeze(pos, one) + slots, W), op.Constant(value_ints=[1, 3]))  # (B, 1, W, 1)
-    seq_k = op.Concat(op.GatherElements(keys, op.Expand(order, op.Shape(keys)), axis=2),
-                      op.Transpose(k, perm=[0, 2, 1, 3]), axis=2)                                # (B, H, W + T, Dk)
-    seq_v = op.Concat(op.GatherElements(values, op.Expand(order, op.Shape(values)), axis=2),
-                      op.Transpose(v, perm=[0, 2, 1, 3]), axis=2)
+    # The reordering is a one-hot permutation product: exact, and unlike GatherElements it runs in onnx's
+    # reference evaluator for any W.
+    on_off = op.Constant(value_floats=[0.0, 1.0])
+    order = op.Unsqueeze(op.OneHot(op.Mod(op.Unsqueeze(pos, one) + slots, W), W, on_off), one)  # (B, 1, W, W)
+    seq_k = op.Concat(op.MatMul(order, keys), op.Transpose(k, perm=[0, 2, 1, 3]), axis=2)        # (B, H, W + T, Dk)
+    seq_v = op.Concat(op.MatMul(order, values), op.Transpose(v, perm=[0, 2, 1, 3]), axis=2)
 
     # Block n's band is timeline[nC : nC + W + C] (zero-padded past the end), its query i sitting at key W + i.
     j = op.Range(int0, W + C, int1)
@@ -48,11 +49,11 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, keys: FLOAT, values: FLOAT, pos: INT6
 
     # The new ring: the timeline's last W tokens, token p back in slot p % W (ring.roll_up).
     pos = pos + T
-    order = op.Unsqueeze(op.Mod(op.Unsqueeze(pos, one) + slots, W), op.Constant(value_ints=[1, 3]))
+    order = op.Unsqueeze(op.OneHot(op.Mod(op.Unsqueeze(pos, one) + slots, W), W, on_off), one)
     end = op.Shape(seq_k, start=2, end=3)
     last_k, last_v = op.Slice(seq_k, T, end, two), op.Slice(seq_v, T, end, two)                  # (B, H, W, D)
-    keys = op.ScatterElements(last_k, op.Expand(order, op.Shape(last_k)), last_k, axis=2)
-    values = op.ScatterElements(last_v, op.Expand(order, op.Shape(last_v)), last_v, axis=2)
+    back = op.Transpose(order, perm=[0, 1, 3, 2])                                                # the inverse permutation
+    keys, values = op.MatMul(back, last_k), op.MatMul(back, last_v)
     return o, keys, values, pos
 
 
