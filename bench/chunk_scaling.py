@@ -4,7 +4,7 @@ The chunk form should take time linear in T and never build a T x T tensor. The 
 linear-attention ops and of sliding-window attention is one T x T block, so quadratic; Aaren's parallel
 form is a log-depth scan, not a T x T block, so it stays near-linear too.
 
-Run from the repository root (several minutes on a CPU):
+Run from the repository root, with rnnx installed (`pip install -e .`); several minutes on a CPU:
 
     python bench/chunk_scaling.py [--lengths 1024 4096 16384] [--ops aaren gated_delta_rule] [--out bench/results]
 
@@ -16,16 +16,13 @@ import math
 import os
 import re
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: rnnx comes from the checkout
-from rnnx.ops import OPS, aaren, decay_linear_attention, gated_delta_rule, sliding_window_attention  # noqa: E402
-from rnnx.ops.footprint import Footprint  # noqa: E402
+from rnnx.ops import OPS, aaren, decay_linear_attention, gated_delta_rule, sliding_window_attention
+from rnnx.ops.footprint import Footprint
 
 B, H, D, CHUNK_SIZE, WINDOW = 1, 2, 64, 64, 256
 MODES = ("chunk", "parallel")
