@@ -70,16 +70,17 @@ def export_command(model: str = typer.Argument(..., help="A built-in config (ref
 
 @app.command("verify")
 @user_errors
-def verify_command(path: Path = typer.Argument(..., help="An export directory."),
+def verify_command(path: Path = typer.Argument(..., help="An export directory or a compiled artifact."),
                    prompt: int = typer.Option(100, min=1, help="Prefill length."),
                    steps: int = typer.Option(32, min=1, help="Steps after the prefill."),
                    stream: int = typer.Option(1000, min=0, help="Length of the step stream checked for drift."),
                    seed: int = typer.Option(0, help="Seed of the test tokens."),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Check an export against PyTorch: prefill, steps, prefill + steps, long stream. Exit 1 on a failure."""
-    from .verify import verify_export
+    """Check an export or artifact against PyTorch (and an artifact against onnxruntime too): prefill, steps,
+    prefill + steps, long stream. Exit 1 on a failure."""
+    from .verify import verify
 
-    backend, checks = verify_export(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
+    backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
     passed = all(c.passed for c in checks)
     if as_json:
         print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
@@ -97,17 +98,79 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory.")
     sys.exit(0 if passed else 1)
 
 
+@app.command("compile")
+@user_errors
+def compile_command(export: Path = typer.Argument(..., help="An export directory (rnnx export)."),
+                    target: str = typer.Option("host", help="A target name; `rnnx targets` lists them."),
+                    out: Path = typer.Option(..., "-o", "--out", help="Artifact directory to write (atomically).")):
+    """Compile an export with TVM for a target: fused in-place kernels, scheduled dense layers."""
+    from .compiler import compile_export
+
+    start = time.perf_counter()
+    manifest = compile_export(export, target, out)
+    console.print(f"compiled {export} for {manifest['target']['name']} to {out} in {time.perf_counter() - start:.1f} s; "
+                  f"state {manifest['state_bytes']:,} bytes", highlight=False)
+
+
+@app.command("targets")
+def targets_command():
+    """List the compile targets."""
+    from .targets import TARGETS
+
+    table = Table(title="rnnx targets")
+    for column in ("target", "runs on", "TVM target"):
+        table.add_column(column)
+    for t in TARGETS.values():
+        table.add_row(t.name, t.description, escape(json.dumps(t.tvm)))
+    console.print(table)
+
+
 @app.command("run")
 @user_errors
-def run_command(model: str = typer.Argument(..., help="A built-in config name, e.g. ref-tiny."),
+def run_command(model: str = typer.Argument(..., help="A compiled artifact directory, or a built-in config (PyTorch)."),
                 prompt: str = typer.Option("The quick brown fox", help="Text to prefill."),
                 tokens: int = typer.Option(64, min=1, help="Bytes to generate."),
                 temperature: float = typer.Option(1.0, min=0.0, help="0 for greedy."),
-                seed: int = typer.Option(0, help="Seed of the weights and of sampling.")):
-    """Generate bytes with a model: chunked prefill of the prompt, then one recurrent step per byte."""
-    from .models import build_model, generate
+                seed: int = typer.Option(0, help="Seed of sampling (and of a built-in model's weights).")):
+    """Generate bytes: chunked prefill of the prompt, then one recurrent step per byte; prints tokens/s."""
+    from .models import build_model, generate, generate_with
 
-    result = generate(build_model(model, seed=seed), prompt.encode(), tokens, temperature=temperature, seed=seed)
-    console.print(f"[bold]{model}[/] (PyTorch eager, random weights from seed {seed})", highlight=False)
+    if Path(model).is_dir():
+        from .runtime import Session
+
+        session = Session(Path(model))
+        result = generate_with(session.prefill, session.step, prompt.encode(), tokens, temperature, seed)
+        what = f"compiled for {session.manifest['target']['name']}"
+    else:
+        result = generate(build_model(model, seed=seed), prompt.encode(), tokens, temperature=temperature, seed=seed)
+        what = f"PyTorch eager, random weights from seed {seed}"
+    console.print(f"[bold]{escape(model)}[/] ({what})", highlight=False)
     console.print(repr(result.output.decode("utf-8", errors="replace")), highlight=False, markup=False)
     console.print(f"prefill {result.prefill_tokens_per_s:,.0f} tokens/s · step {result.step_tokens_per_s:,.0f} tokens/s")
+
+
+@app.command("profile")
+@user_errors
+def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifact directory."),
+                    tokens: int = typer.Option(1000, min=1, help="Tokens streamed through step."),
+                    prefill: list[int] = typer.Option([1024], help="Prefill lengths to time."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """Step latency (p50, p95), prefill tokens/s and memory of an artifact on this machine."""
+    from .profile import profile_artifact
+
+    report = profile_artifact(artifact, tokens=tokens, prefill_lengths=prefill)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    memory = report["memory"]
+    table = Table(title=f"rnnx profile {artifact} ({report['target']})")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row(f"step latency p50 / p95 ({tokens} tokens)", f"{report['step_us']['p50']:.1f} / {report['step_us']['p95']:.1f} µs")
+    for length, rate in report["prefill_tokens_per_s"].items():
+        table.add_row(f"prefill T={length}", f"{rate:,.0f} tokens/s")
+    table.add_row("state", f"{memory['state_bytes']:,} B")
+    table.add_row("compiled libraries (weights baked in)", f"{memory['library_bytes']:,} B")
+    table.add_row("resident after warm-up / after stream", f"{memory['rss_after_warmup_kb']:,} / {memory['rss_after_stream_kb']:,} kB")
+    table.add_row("process peak resident", f"{memory['peak_rss_kb']:,} kB")
+    console.print(table)

@@ -4,8 +4,7 @@ from pathlib import Path
 
 import onnx
 
-from ..errors import RnnxError
-from ..fileio import sha256
+from ..fileio import read_checked_manifest, sha256
 
 MANIFEST, FORMAT = "manifest.json", "rnnx-export/1"
 _DTYPES = {onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.INT64: "int64"}
@@ -27,20 +26,4 @@ def write_manifest(directory: Path, content: dict) -> dict:
 
 def read_manifest(directory: Path) -> dict:
     """The manifest of an export directory, after checking that every file it lists is intact."""
-    directory = Path(directory)
-    if directory.is_file():
-        raise RnnxError(f"{directory} is a file; give the directory `rnnx export` wrote")
-    if not (directory / MANIFEST).is_file():
-        raise RnnxError(f"{directory} is not an rnnx export: it has no {MANIFEST}")
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except json.JSONDecodeError as e:
-        raise RnnxError(f"{directory / MANIFEST} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise RnnxError(f"{directory / MANIFEST} is not an rnnx export manifest (format {FORMAT})")
-    for name, digest in manifest["files"].items():
-        if not (directory / name).is_file():
-            raise RnnxError(f"{directory / name} is listed in the manifest but missing")
-        if sha256(directory / name) != digest:
-            raise RnnxError(f"{directory / name} does not match its sha256 in the manifest: the file was changed or corrupted")
-    return manifest
+    return read_checked_manifest(directory, MANIFEST, FORMAT, "export")

@@ -54,6 +54,7 @@ class OpDef:
     reference: Callable
     summary: str
     onnx: dict[str, Any] = field(default_factory=dict)  # ONNX function bodies: "sequence" and "step"
+    tvm: dict[str, Any] = field(default_factory=dict)  # TIR kernel generators: "step" and "sequence"
     linear_attention_rule: str | None = None  # update_rule when ONNX's LinearAttention can spell the op
     torch_op: Any = None
     kernel: Callable | None = None

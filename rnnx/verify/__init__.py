@@ -1,21 +1,38 @@
-"""`rnnx verify`: parity of an export against the PyTorch model it came from, with the stated tolerances."""
+"""`rnnx verify`: parity of an export, or of a compiled artifact, against PyTorch (and onnxruntime), with the
+stated tolerances."""
 from pathlib import Path
 
 from ..export.manifest import read_manifest
+from ..runtime.artifact import ARTIFACT_MANIFEST, EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
-from .runners import OnnxRunner, TorchRunner
+from .runners import ArtifactRunner, OnnxRunner, TorchRunner
 
 
-def verify_export(directory: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000,
-                  seed: int = 0) -> tuple[str, list[Check]]:
-    """Run the export's graphs (onnxruntime, or the reference evaluator for the opset-27 `standard` flavor)
-    against PyTorch; returns the backend's name and the checks."""
-    manifest = read_manifest(directory)
-    backend = OnnxRunner(directory, manifest, "reference" if manifest["flavor"] == "standard" else "onnxruntime")
+def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
+    return OnnxRunner(directory, manifest, "reference" if manifest["flavor"] == "standard" else "onnxruntime")
+
+
+def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000,
+           seed: int = 0) -> tuple[str, list[Check]]:
+    """Verify an export directory (its graphs in onnxruntime, or the reference evaluator for the opset-27
+    `standard` flavor, against PyTorch) or an artifact (the compiled code against PyTorch, then against
+    the export's graphs); returns the backend's name and the checks."""
+    path = Path(path)
+    if (path / ARTIFACT_MANIFEST).is_file():
+        read_artifact(path)
+        manifest = read_manifest(path / EXPORT_COPY)
+        backend, references = ArtifactRunner(path), [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
+    else:
+        manifest = read_manifest(path)
+        backend, references = _onnx_runner(path, manifest), [TorchRunner(manifest)]
     vocab = manifest["graphs"]["prefill"]["outputs"][0]["shape"][-1]
-    checks = run_checks(backend, TorchRunner(manifest), vocab=vocab, batch_size=manifest["batch_size"],
-                        prompt=prompt, steps=steps, stream=stream, seed=seed)
+    checks = []
+    for i, reference in enumerate(references):  # the long stream against the first reference only
+        checks += run_checks(backend, reference, vocab=vocab, batch_size=manifest["batch_size"], prompt=prompt,
+                             steps=steps, stream=stream if i == 0 else 0, seed=seed)
     return backend.name, checks
 
 
-__all__ = ["verify_export", "Check"]
+verify_export = verify
+
+__all__ = ["verify", "verify_export", "Check"]

@@ -80,3 +80,27 @@ class OnnxRunner:
 
     def step(self, tokens, state=None):
         return self._run("step", tokens, state)
+
+
+class ArtifactRunner:
+    """A compiled artifact through `rnnx.runtime.Session` (state held in the session, set per call)."""
+
+    def __init__(self, directory: Path):
+        from ..runtime import Session
+
+        self.session = Session(directory)
+        self.name = f"rnnx on {self.session.manifest['target']['name']}"
+
+    def _run(self, call, tokens, state):
+        if state is None:
+            self.session.reset()
+        else:
+            self.session.set_state(state)
+        logits = call(tokens)
+        return logits, list(self.session.state.values())
+
+    def prefill(self, tokens, state=None):
+        return self._run(self.session.prefill, tokens, state)
+
+    def step(self, tokens, state=None):
+        return self._run(lambda t: self.session.step(t[:, 0])[:, None], tokens, state)

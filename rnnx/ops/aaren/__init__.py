@@ -1,4 +1,5 @@
 """Aaren: Attention as an RNN (Feng et al., 2024)."""
+from ...kernels import aaren as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_aaren
 from .onnx import sequence, step
@@ -16,6 +17,7 @@ OP = register(OpDef(
     forms={"parallel": parallel_aaren, "chunk": chunk_aaren, "recurrent": recurrent_aaren},
     reference=reference_aaren,
     onnx={"sequence": sequence, "step": step},
+    tvm={"step": tir.step, "sequence": tir.sequence},
     summary="o_t = softmax_{i≤t}(scale · qᵀ k_i) v_i for a learned query per head (Attention as an RNN)",
 ))
 

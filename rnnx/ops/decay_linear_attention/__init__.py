@@ -1,4 +1,5 @@
 """Linear attention with decay: TransNormerLLM, Lightning Attention 1 & 2, RetNet."""
+from ...kernels import decay_linear_attention as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_decay_linear_attention
 from .decays import retnet_decay, transnormer_decay
@@ -17,6 +18,7 @@ OP = register(OpDef(
     linear_attention_rule="gated",
     reference=reference_decay_linear_attention,
     onnx={"sequence": sequence, "step": step},
+    tvm={"step": tir.step, "sequence": tir.sequence},
     summary="S_t = exp(g_t) S_{t-1} + k_t v_tᵀ; o_t = scale · q_tᵀ S_t (TransNormerLLM, Lightning, RetNet)",
 ))
 

@@ -1,4 +1,5 @@
 """Gated delta rule: Titans' linear memory, Gated DeltaNet, DeltaNet (g = 0)."""
+from ...kernels import gated_delta_rule as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_gated_delta_rule
 from .onnx import sequence, step
@@ -16,6 +17,7 @@ OP = register(OpDef(
     linear_attention_rule="gated_delta",
     reference=reference_gated_delta_rule,
     onnx={"sequence": sequence, "step": step},
+    tvm={"step": tir.step, "sequence": tir.sequence},
     summary="S_t = e^{g_t} S_{t-1} + β_t k_t (v_t - e^{g_t} S_{t-1}ᵀ k_t)ᵀ (Titans memory, Gated DeltaNet)",
 ))
 

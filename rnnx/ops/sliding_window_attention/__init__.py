@@ -1,6 +1,7 @@
 """Sliding-window softmax attention: local attention, the softmax baseline with a constant-size cache."""
 import torch
 
+from ...kernels import sliding_window_attention as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_sliding_window_attention
 from .onnx import sequence, step
@@ -19,6 +20,7 @@ OP = register(OpDef(
            "recurrent": recurrent_sliding_window_attention},
     reference=reference_sliding_window_attention,
     onnx={"sequence": sequence, "step": step},
+    tvm={"step": tir.step, "sequence": tir.sequence},
     summary="o_t = softmax_{t-W<s≤t}(scale · q_tᵀ k_s) v_s with a ring buffer of the last W keys and values",
 ))
 

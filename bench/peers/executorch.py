@@ -1,0 +1,130 @@
+"""ExecuTorch 1.5.1 with XNNPACK: the model's step as a program with the state as explicit inputs and
+outputs, run by `executorch.runtime`.
+
+rnnx's ops are `torch.library` custom ops with no out-variant kernel, which ExecuTorch cannot run:
+`to_executorch` fails with "Missing out variants: {'rnnx::...'}". `prepare` tries them first; when they do
+not lower, the programs are traced with each op's call replaced by the op's own plain-torch form (the same
+Python functions its custom-op kernel dispatches to), which is numerically the same model, and `prepare`
+checks the programs against the rnnx model with its custom ops.
+
+Prefill is a second program of the chunk form at a fixed PREFILL_BLOCK tokens, called T / PREFILL_BLOCK
+times with the state fed back (the remainder, if any, goes through the step program): an ExecuTorch
+program has static shapes, and lowering one per length (the chunk form unrolls its loop over blocks)
+takes minutes at 16K tokens.
+"""
+import contextlib
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
+from executorch.runtime import Runtime
+
+LABEL = "ExecuTorch + XNNPACK"
+THREADS = (1, 2)
+PREFILL_BLOCK = 1024
+TOLERANCE = 1e-4  # on logits and state, against the rnnx model with its custom ops
+
+
+def prepare(ctx) -> dict:
+    from rnnx.export.graphs import StateIO, flat_state
+    from rnnx.models import build_model
+
+    model = build_model(ctx.config, seed=ctx.seed)
+    names, state, spec = flat_state(model, 1)
+    with torch.no_grad():  # the checks start from the state after some tokens, not from zeros
+        state = StateIO(model, spec, "chunk")(random_tokens(100), *state)[1:]
+    start, programs, errors = time.perf_counter(), {}, {}
+    custom_ops_error = lowering_error(StateIO(model, spec, "recurrent"), (random_tokens(1), *state))
+    forms = plain_torch_ops if custom_ops_error else contextlib.nullcontext
+    for kind, mode, T in (("step", "recurrent", 1), ("prefill", "chunk", PREFILL_BLOCK)):
+        programs[kind] = ctx.workdir / f"executorch-{kind}.pte"
+        args = (random_tokens(T), *(s.clone() for s in state))  # distinct tensors, one per state input
+        with forms():
+            programs[kind].write_bytes(lower(StateIO(model, spec, mode), args))
+        errors[kind] = check(programs[kind], StateIO(model, spec, mode), args, kind)
+    return {"programs": {k: str(p) for k, p in programs.items()}, "initial_state": str(ctx.initial_state),
+            "state_names": names, "prefill_block": PREFILL_BLOCK, "lower_s": time.perf_counter() - start,
+            "custom_ops_error": custom_ops_error, "max_abs_vs_rnnx_model": errors}
+
+
+def lowering_error(module: torch.nn.Module, args: tuple) -> str | None:
+    """Why the model with rnnx's custom ops does not lower to an ExecuTorch program; None if it does."""
+    try:
+        lower(module, tuple(a.clone() for a in args))
+    except Exception as e:  # noqa: BLE001 - any failure means: use the plain-torch forms
+        return next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    return None
+
+
+@contextlib.contextmanager
+def plain_torch_ops():
+    """Trace rnnx's ops as their plain-torch forms instead of as custom-op nodes."""
+    from rnnx.ops import OPS
+
+    saved = {name: op.torch_op for name, op in OPS.items()}
+    try:
+        for op in OPS.values():
+            op.torch_op = op.kernel  # the custom op's own kernel: dispatches on mode to the form
+        yield
+    finally:
+        for name, op in OPS.items():
+            op.torch_op = saved[name]
+
+
+def random_tokens(T: int) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(T).integers(0, 256, (1, T)))
+
+
+def lower(module: torch.nn.Module, args: tuple) -> bytes:
+    """torch.export -> XNNPACK partitions -> ExecuTorch program. RMSNorm's mean, the per-token select and
+    squeeze of the recurrent form and the embedding stay portable ops between the XNNPACK subgraphs."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    with torch.no_grad():
+        program = torch.export.export(module, args)
+    return to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer
+
+
+def check(path: Path, module: torch.nn.Module, args: tuple, kind: str) -> float:
+    """The largest difference of the program's logits and new state from the rnnx model's (custom ops)."""
+    outputs = Runtime.get().load_program(path).load_method("forward").execute(list(args))
+    with torch.no_grad():
+        expected = module(*args)
+    error = max(float(torch.where(a == b, 0, (a - b).abs()).nan_to_num(torch.inf).max())  # inf == inf is exact
+                for a, b in zip(outputs, expected))
+    if error > TOLERANCE:
+        raise AssertionError(f"ExecuTorch {kind} program differs from the rnnx model by {error:.2e} > {TOLERANCE}")
+    return error
+
+
+class Runner:
+    def __init__(self, spec: dict, threads: int):
+        _unsafe_reset_threadpool(threads)  # only takes effect before a method is loaded
+        runtime = Runtime.get()
+        self.methods = {k: runtime.load_program(p).load_method("forward") for k, p in spec["programs"].items()}
+        self.block = spec["prefill_block"]
+        with np.load(spec["initial_state"]) as initial:
+            self.initial = [torch.from_numpy(initial[n]) for n in spec["state_names"]]
+        self.token = torch.zeros(1, 1, dtype=torch.long)
+        self.reset()
+
+    def reset(self) -> None:
+        self.state = [s.clone() for s in self.initial]
+
+    def step(self, token: int) -> torch.Tensor:
+        self.token[0, 0] = token
+        return self._run("step", self.token)
+
+    def prefill(self, tokens: np.ndarray) -> list[torch.Tensor]:
+        tokens = torch.from_numpy(tokens)
+        whole = tokens.shape[1] - tokens.shape[1] % self.block
+        logits = [self._run("prefill", tokens[:, i:i + self.block]) for i in range(0, whole, self.block)]
+        return logits + [self.step(int(t)) for t in tokens[0, whole:]]
+
+    def _run(self, kind: str, tokens: torch.Tensor) -> torch.Tensor:
+        # execute copies its inputs and returns fresh outputs, so feeding the state back is safe
+        logits, *self.state = self.methods[kind].execute([tokens, *self.state])
+        return logits

@@ -1,0 +1,99 @@
+"""Hand-written TIR kernels of the rnnx ops, for `relax.call_tir_inplace`.
+
+One module per op, each with two generators taking the shapes of the op's inputs then its state tensors
+(OpDef order) and the op's attributes:
+
+- `step(shapes, attrs)`: the PrimFunc for one token (T = 1);
+- `sequence(shapes, attrs)`: the PrimFunc for a prefill whose T entry in `shapes` is a symbolic
+  `tvm.tirx.Var` (int64); one compiled kernel serves every T >= 1.
+
+Every PrimFunc has the parameters `(*inputs, *state, o)`: the state buffers are read and updated in
+place, `o` `(B, T, H, Dv)` fp32 is written fully. Call it with `relax.call_tir_inplace(f, [*inputs,
+*state], inplace_indices=[-1, n_inputs, ..., n_inputs + n_state - 1], out_ty=[o, *state])`.
+
+The generators are registered as `OPS[name].tvm["step"]` / `["sequence"]`. No module here imports tvm
+at import time (each generator imports it when called), so `import rnnx.ops` stays free of tvm.
+"""
+from __future__ import annotations
+
+import functools
+
+
+def tile(n: int, widths=(16, 8, 4, 2)) -> int:
+    """The widest of `widths` dividing `n` (1 if none): a vector width or a row-block size."""
+    return next((w for w in widths if n % w == 0), 1)
+
+
+@functools.cache
+def macros():
+    """TVMScript macros shared by the kernels (imports tvm). Macro parameter names must not collide with
+    the names of the calling PrimFunc's variables, hence the trailing underscores.
+
+    TVM 0.27 on CPU: an allocation stays on the stack (so LLVM can keep it in registers) only with scope
+    "global" and under 1 KiB; a "local" one, and a scalar `let` read inside a vectorised loop (turned into
+    a "local" buffer), become a `TVMBackendAllocWorkspace` call. Hence small scratch is
+    `T.alloc_buffer(..., scope="global")` and scalars used in vectorised loops are stored in one.
+    """
+    from tvm.script import tirx as T
+
+    @T.macro
+    def gemm(out_, a_, b_, m_, k_, n_, accumulate_: bool):
+        """`out_[m_, n_] (+)= a_[m_, k_] @ b_[k_, n_]` on 2-D buffers, register-blocked: blocks of up to 4
+        rows times up to 32 vectorised columns."""
+        mb_ = T.meta_var(tile(m_, (4, 2)))
+        nb_ = T.meta_var(tile(n_, (32, 16, 8, 4, 2)))
+        for m0, n0 in T.grid(m_ // mb_, n_ // nb_):
+            acc_ = T.alloc_buffer((mb_, nb_), "float32")
+            for mi in T.unroll(mb_):
+                for ni in T.vectorized(nb_):
+                    if accumulate_:
+                        acc_[mi, ni] = out_[m0 * mb_ + mi, n0 * nb_ + ni]
+                    else:
+                        acc_[mi, ni] = T.float32(0)
+            for kk in range(k_):
+                for mi in T.unroll(mb_):
+                    for ni in T.vectorized(nb_):
+                        acc_[mi, ni] = acc_[mi, ni] + a_[m0 * mb_ + mi, kk] * b_[kk, n0 * nb_ + ni]
+            for mi in T.unroll(mb_):
+                for ni in T.vectorized(nb_):
+                    out_[m0 * mb_ + mi, n0 * nb_ + ni] = acc_[mi, ni]
+
+    @T.macro
+    def lane_reduce(part_, lanes_: int, combine_):
+        # fold the `lanes_` partial results in part_[0:lanes_] into part_[0] (a tree of vector ops)
+        if lanes_ >= 16:
+            for li in T.vectorized(8):
+                part_[li] = combine_(part_[li], part_[li + 8])
+        if lanes_ >= 8:
+            for li in T.vectorized(4):
+                part_[li] = combine_(part_[li], part_[li + 4])
+        if lanes_ >= 4:
+            for li in T.vectorized(2):
+                part_[li] = combine_(part_[li], part_[li + 2])
+        if lanes_ >= 2:
+            part_[0] = combine_(part_[0], part_[1])
+
+    return gemm, lane_reduce
+
+
+def add(a, b):
+    return a + b
+
+
+def fast_exp(x):
+    """`exp(x)` of a float32 expression as plain arithmetic, so that it vectorises (`T.exp` becomes one
+    libm call per lane): Cephes' expf, Cody-Waite range reduction and a degree-6 polynomial, within
+    2 ulp of exp for x <= 88; it flushes to 0 below about -87.7 (where exp is subnormal), and -inf too."""
+    from tvm import tirx
+
+    def f(c):
+        return tirx.const(c, "float32")
+
+    x = tirx.min(tirx.max(x, f(-88.0)), f(88.0))
+    n = tirx.floor(x * f(1.44269504088896341) + f(0.5))
+    r = x - n * f(0.693359375) - n * f(-2.12194440e-4)
+    p = f(1.9875691500e-4)
+    for c in (1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1):
+        p = p * r + f(c)
+    two_n = tirx.reinterpret("float32", tirx.shift_left(tirx.Cast("int32", n) + 127, 23))
+    return (p * r * r + r + f(1.0)) * two_n

@@ -1,0 +1,70 @@
+"""TIR kernels of aaren (Attention as an RNN): fold each token `(s_t, 1, v_t)`, `s_t = scale · q_hᵀ k_t`,
+into the running summary `(m, u, w)` (max, denominator, numerator) and emit `o_t = w / u`.
+
+Parameters `(q, k, v, running_max, denominator, numerator, o)`: `q` `(H, Dk)` is the learned query of each
+head; the three state buffers `(B, H)`, `(B, H)`, `(B, H, Dv)` are updated in place.
+
+The merge is `combine` of `ops/aaren/scan.py`: `m' = max(m, s)`, each side rescaled by
+`where(m_part == m', 1, exp(m_part - m'))`, which keeps an empty summary (`m = -inf`) from giving
+`exp(-inf - -inf) = nan`. Both kernels run the tokens in order per (b, h) (the state is O(Dv)); the
+score is a dot product over Dk in vector lanes, the numerator update is vectorised over Dv.
+"""
+from __future__ import annotations
+
+from . import add, macros, tile
+
+F32 = "float32"
+
+
+def step(shapes: list[tuple], attrs: dict):
+    """PrimFunc `aaren_step` for `shapes` with T = 1."""
+    return _recurrent(shapes, attrs, "aaren_step")
+
+
+def sequence(shapes: list[tuple], attrs: dict):
+    """PrimFunc `aaren_sequence`: the tokens in order over a symbolic T."""
+    return _recurrent(shapes, attrs, "aaren_sequence")
+
+
+def _recurrent(shapes, attrs, name):
+    from tvm.script import tirx as T
+
+    _, lane_reduce = macros()
+    (H, Dk), (B, L, _, _), Dv = shapes[0], shapes[1], shapes[2][3]
+    scale = float(attrs["scale"])
+    lanes = tile(Dk)                       # the dot product q·k in `lanes` partial sums
+    vb = tile(Dv, (64, 32, 16, 8, 4, 2))
+
+    @T.prim_func
+    def kernel(q: T.Buffer((H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32), v: T.Buffer((B, L, H, Dv), F32),
+               running_max: T.Buffer((B, H), F32), denominator: T.Buffer((B, H), F32),
+               numerator: T.Buffer((B, H, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
+        T.func_attr({"global_symbol": name, "tir.noalias": True})
+        part = T.alloc_buffer((lanes,), F32)
+        # m, u, then for the token: score, new max, the two rescale factors
+        sc = T.alloc_buffer((6,), F32)
+        for b, h in T.grid(B, H):
+            sc[0] = running_max[b, h]
+            sc[1] = denominator[b, h]
+            for t in range(L):
+                for li in T.vectorized(lanes):
+                    part[li] = T.float32(0)
+                for d0 in range(Dk // lanes):
+                    for li in T.vectorized(lanes):
+                        part[li] = part[li] + k[b, t, h, d0 * lanes + li] * q[h, d0 * lanes + li]
+                lane_reduce(part, lanes, add)
+                sc[2] = T.float32(scale) * part[0]
+                sc[3] = T.max(sc[0], sc[2])
+                sc[4] = T.Select(sc[0] == sc[3], T.float32(1), T.exp(sc[0] - sc[3]))  # earlier tokens
+                sc[5] = T.Select(sc[2] == sc[3], T.float32(1), T.exp(sc[2] - sc[3]))  # this token
+                sc[1] = sc[1] * sc[4] + sc[5]
+                sc[0] = sc[3]
+                for j0 in range(Dv // vb):
+                    for j in T.vectorized(vb):
+                        numerator[b, h, j0 * vb + j] = (numerator[b, h, j0 * vb + j] * sc[4]
+                                                        + v[b, t, h, j0 * vb + j] * sc[5])
+                        o[b, t, h, j0 * vb + j] = numerator[b, h, j0 * vb + j] / sc[1]
+            running_max[b, h] = sc[0]
+            denominator[b, h] = sc[1]
+
+    return kernel

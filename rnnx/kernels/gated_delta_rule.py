@@ -1,0 +1,199 @@
+"""TIR kernels of gated_delta_rule: `S' = exp(g_t) S`, `S_t = S' + β_t k_t (v_t - S'ᵀ k_t)ᵀ`,
+`o_t = scale · q_tᵀ S_t`.
+
+Parameters `(q, k, v, g, beta, state, o)`; `g` is `(H,)` per head or `(B, T, H)` per token (chosen by its
+rank), `beta` `(B, T, H)`, `state` `(B, H, Dk, Dv)` is updated in place.
+
+- `step`: per head and per tile of Dv columns (the delta rule acts on each column of S on its own), one
+  read pass for `Sᵀ k`, then one fused pass for the decay, the rank-1 update and the read-out.
+- `sequence`: the chunked WY / UT form (as `ops/gated_delta_rule/chunk.py`): per block of `chunk_size`
+  tokens, the pseudo-values `U` solve `(I + tril(diag(β) (K Kᵀ ⊙ Γ), -1)) U = diag(β) (V - e^b ⊙ K S)`
+  by forward substitution, then `o = ((Q Kᵀ) ⊙ Γ) U + (Q ⊙ e^b) S` and
+  `S ← e^{b_last} S + (K ⊙ e^{suffix})ᵀ U`; `Γ[t, s] = exp(g_{s+1} + ... + g_t)` is summed directly.
+  Blocks are zero-padded to `chunk_size` (β = 0 there, so padded rows of U are 0).
+- `sequence_recurrent`: the step's loop run over a symbolic T (for comparison / fallback).
+"""
+from __future__ import annotations
+
+from . import fast_exp, macros, tile
+
+F32 = "float32"
+
+
+def step(shapes: list[tuple], attrs: dict):
+    """PrimFunc `gated_delta_rule_step` for `shapes` with T = 1."""
+    return _recurrent(shapes, attrs, "gated_delta_rule_step")
+
+
+def sequence(shapes: list[tuple], attrs: dict):
+    """PrimFunc `gated_delta_rule_sequence`: the chunked WY / UT form over a symbolic T."""
+    return _chunked(shapes, attrs, "gated_delta_rule_sequence")
+
+
+def sequence_recurrent(shapes: list[tuple], attrs: dict):
+    """PrimFunc `gated_delta_rule_sequence_recurrent`: token by token over a symbolic T."""
+    return _recurrent(shapes, attrs, "gated_delta_rule_sequence_recurrent")
+
+
+def _dims(shapes):
+    (B, L, H, Dk), Dv, gshape = shapes[0], shapes[2][3], tuple(shapes[3])
+    if len(gshape) not in (1, 3):
+        raise ValueError(f"g must be (H,) or (B, T, H), got {gshape}")
+    gstrides = (0, 0, 1) if len(gshape) == 1 else (L * H, H, 1)  # zero strides broadcast a per-head g
+    return B, L, H, Dk, Dv, gshape, gstrides
+
+
+def _recurrent(shapes, attrs, name):
+    from tvm.script import tirx as T
+
+    B, L, H, Dk, Dv, gshape, gstrides = _dims(shapes)
+    scale = float(attrs["scale"])
+    vb = tile(Dv, (64, 32, 16, 8, 4, 2))  # columns of the state held in registers
+
+    @T.prim_func
+    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
+               v: T.Buffer((B, L, H, Dv), F32), g: T.Buffer(gshape, F32), beta: T.Buffer((B, L, H), F32),
+               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
+        T.func_attr({"global_symbol": name, "tir.noalias": True})
+        gv = T.decl_buffer((B, L, H), F32, data=g.data, strides=gstrides)
+        sk = T.alloc_buffer((vb,), F32)   # Sᵀ k, then the update u = β (v - e^g Sᵀ k)
+        acc = T.alloc_buffer((vb,), F32)  # q_tᵀ S_t
+        a = T.alloc_buffer((2,), F32)     # e^g, β: scalars read inside vectorised loops
+        for b, h in T.grid(B, H):
+            for t in range(L):
+                a[0] = T.exp(gv[b, t, h])
+                a[1] = beta[b, t, h]
+                for j0 in range(Dv // vb):
+                    for j in T.vectorized(vb):
+                        sk[j] = T.float32(0)
+                    for i in range(Dk):
+                        for j in T.vectorized(vb):
+                            sk[j] = sk[j] + k[b, t, h, i] * state[b, h, i, j0 * vb + j]
+                    for j in T.vectorized(vb):
+                        sk[j] = a[1] * (v[b, t, h, j0 * vb + j] - a[0] * sk[j])
+                        acc[j] = T.float32(0)
+                    for i in range(Dk):
+                        for j in T.vectorized(vb):
+                            state[b, h, i, j0 * vb + j] = (a[0] * state[b, h, i, j0 * vb + j]
+                                                           + k[b, t, h, i] * sk[j])
+                            acc[j] = acc[j] + q[b, t, h, i] * state[b, h, i, j0 * vb + j]
+                    for j in T.vectorized(vb):
+                        o[b, t, h, j0 * vb + j] = acc[j] * T.float32(scale)
+
+    return kernel
+
+
+def _chunked(shapes, attrs, name):
+    from tvm.script import tirx as T
+
+    gemm, _ = macros()
+    B, L, H, Dk, Dv, gshape, gstrides = _dims(shapes)
+    scale, C = float(attrs["scale"]), int(attrs["chunk_size"])
+    vb = tile(Dv, (64, 32, 16, 8, 4, 2))
+
+    @T.prim_func
+    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
+               v: T.Buffer((B, L, H, Dv), F32), g: T.Buffer(gshape, F32), beta: T.Buffer((B, L, H), F32),
+               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
+        T.func_attr({"global_symbol": name, "tir.noalias": True})
+        gv = T.decl_buffer((B, L, H), F32, data=g.data, strides=gstrides)
+        # one block, zero-padded to C tokens
+        qs = T.alloc_buffer((C, Dk), F32)       # Q
+        qe = T.alloc_buffer((C, Dk), F32)       # Q ⊙ e^{b_t}
+        ks = T.alloc_buffer((C, Dk), F32)       # K
+        kt = T.alloc_buffer((Dk, C), F32)       # Kᵀ
+        kw = T.alloc_buffer((Dk, C), F32)       # (K ⊙ e^{suffix})ᵀ
+        vs = T.alloc_buffer((C, Dv), F32)       # V
+        u = T.alloc_buffer((C, Dv), F32)        # K S, then the right-hand side, then the pseudo-values U
+        gb = T.alloc_buffer((C,), F32)          # log decays (0 in the padding)
+        bb = T.alloc_buffer((C,), F32)          # β (0 in the padding)
+        eb = T.alloc_buffer((C,), F32)          # e^{b_t}, b_t = g_0 + ... + g_t
+        dm = T.alloc_buffer((C, C), F32)        # Γ, 0 above the diagonal
+        aw = T.alloc_buffer((C, C), F32)        # β_t (k_t · k_s) Γ[t, s]: the strictly lower part is used
+        p = T.alloc_buffer((C, C), F32)         # (Q Kᵀ) ⊙ Γ
+        ob = T.alloc_buffer((C, Dv), F32)       # the block's output
+        run = T.alloc_buffer((1,), F32)
+        acc = T.alloc_buffer((vb,), F32)
+        length = T.Cast("int32", L)
+        for b, h in T.grid(B, H):
+            s = T.decl_buffer((Dk, Dv), F32, data=state.data, elem_offset=(b * H + h) * (Dk * Dv))
+            for n in range((length + (C - 1)) // C):
+                n_t = T.min(C, length - n * C)  # tokens in this block
+                for t in range(C):
+                    if t < n_t:
+                        gb[t] = gv[b, n * C + t, h]
+                        bb[t] = beta[b, n * C + t, h]
+                        for i in range(Dk):
+                            qs[t, i] = q[b, n * C + t, h, i]
+                            ks[t, i] = k[b, n * C + t, h, i]
+                            kt[i, t] = k[b, n * C + t, h, i]
+                        for j in range(Dv):
+                            vs[t, j] = v[b, n * C + t, h, j]
+                    else:
+                        gb[t] = T.float32(0)
+                        bb[t] = T.float32(0)
+                        for i in range(Dk):
+                            qs[t, i] = T.float32(0)
+                            ks[t, i] = T.float32(0)
+                            kt[i, t] = T.float32(0)
+                        for j in range(Dv):
+                            vs[t, j] = T.float32(0)
+                run[0] = T.float32(0)
+                for t in range(C):
+                    run[0] = run[0] + gb[t]
+                    eb[t] = run[0]
+                for c in range(C):  # column c of log Γ: each segment sum accumulated directly
+                    run[0] = T.float32(0)
+                    for t in range(C):
+                        if t < c:
+                            dm[t, c] = T.float32("-inf")
+                        else:
+                            if t > c:
+                                run[0] = run[0] + gb[t]
+                            dm[t, c] = run[0]
+                for t in T.vectorized(C):
+                    eb[t] = fast_exp(eb[t])
+                for t in range(C):
+                    for c in T.vectorized(C):
+                        dm[t, c] = fast_exp(dm[t, c])
+                # right-hand side β (V - e^b ⊙ K S), then forward substitution for U
+                gemm(u, ks, s, C, Dk, Dv, False)
+                for t in range(C):
+                    for j in T.vectorized(Dv):
+                        u[t, j] = bb[t] * (vs[t, j] - eb[t] * u[t, j])
+                gemm(aw, ks, kt, C, Dk, C, False)
+                for t in range(C):
+                    for c in T.vectorized(C):
+                        aw[t, c] = bb[t] * aw[t, c] * dm[t, c]
+                for t in range(n_t):
+                    for j0 in range(Dv // vb):
+                        for j in T.vectorized(vb):
+                            acc[j] = u[t, j0 * vb + j]
+                        for c in range(t):
+                            for j in T.vectorized(vb):
+                                acc[j] = acc[j] - aw[t, c] * u[c, j0 * vb + j]
+                        for j in T.vectorized(vb):
+                            u[t, j0 * vb + j] = acc[j]
+                # output: intra-block attention on U plus the state before the block
+                for t in range(C):
+                    for i in T.vectorized(Dk):
+                        qe[t, i] = qs[t, i] * eb[t]
+                gemm(p, qs, kt, C, Dk, C, False)
+                for t in range(C):
+                    for c in T.vectorized(C):
+                        p[t, c] = p[t, c] * dm[t, c]
+                gemm(ob, p, u, C, C, Dv, False)
+                gemm(ob, qe, s, C, Dk, Dv, True)
+                for t in range(n_t):
+                    for j in T.vectorized(Dv):
+                        o[b, n * C + t, h, j] = ob[t, j] * T.float32(scale)
+                # state after the block
+                for i in range(Dk):
+                    for c in T.vectorized(C):
+                        kw[i, c] = kt[i, c] * dm[n_t - 1, c]
+                for i in range(Dk):
+                    for j in T.vectorized(Dv):
+                        s[i, j] = s[i, j] * eb[n_t - 1]
+                gemm(s, kw, u, Dk, C, Dv, True)
+
+    return kernel

@@ -1,0 +1,166 @@
+"""The hand-written TIR kernels (rnnx/kernels), compiled alone for the host CPU, against the fp64 reference.
+
+Each PrimFunc is called as `relax.call_tir_inplace` will call it: `(*inputs, *state, o)`, the state
+tensors updated in place, `o` (filled with NaN beforehand) written fully. A `sequence` kernel is compiled
+once with a symbolic T and run at every length.
+"""
+import functools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from rnnx.ops import OPS
+
+from ..ops.cases import CHUNK, WINDOW, make_case
+from ..ops.test_forms import assert_matches
+
+tvm = pytest.importorskip("tvm")
+
+OP_NAMES = sorted(OPS)
+LINEAR_OPS = ["decay_linear_attention", "gated_delta_rule"]
+LENGTHS = [1, CHUNK - 1, CHUNK + 1, 37, 200]
+# (op, decay given per token or per head); the softmax ops have no decay
+VARIANTS = [(op, d) for op in OP_NAMES for d in (["per_token", "per_head"] if op in LINEAR_OPS else ["none"])]
+IDS = [f"{op}-{d}" for op, d in VARIANTS]
+V = 2  # v is every op's third input
+assert all(op.inputs[V] == "v" for op in OPS.values())
+
+
+def case(op_name, decay, T, **kwargs):
+    """`make_case` inputs, with the linear ops' decay reduced to one value per head for "per_head"."""
+    inputs, state, attrs = make_case(op_name, T, **kwargs)
+    if decay == "per_head":
+        i = OPS[op_name].inputs.index("decay" if "decay" in OPS[op_name].inputs else "g")
+        inputs = inputs[:i] + (inputs[i][0, 0].clone(),) + inputs[i + 1:]
+    return inputs, state, attrs
+
+
+def shapes(op_name, inputs, state, symbolic_t=None):
+    """The generators' `shapes`: inputs then state, the T axis of the per-token inputs made symbolic."""
+    per_token = [x.dim() >= 3 for x in inputs]  # aaren's query (H, Dk) and a per-head decay (H,) are not
+    return [tuple(symbolic_t if symbolic_t is not None and tok and axis == 1 else d for axis, d in enumerate(x.shape))
+            for x, tok in zip(inputs, per_token)] + [tuple(s.shape) for s in state]
+
+
+@functools.cache
+def compiled(op_name, kind, shape_key, attr_key):
+    """Compile `OPS[op_name].tvm[kind]` for the host (cached: one build serves every T)."""
+    shape_list = [tuple(tvm.tirx.Var("T", "int64") if d == "T" else d for d in s) for s in shape_key]
+    func = OPS[op_name].tvm[kind](shape_list, dict(attr_key))
+    assert isinstance(func, tvm.tirx.PrimFunc)
+    return tvm.compile(tvm.IRModule({"main": func}), target={"kind": "llvm"})["main"]
+
+
+def kernel(op_name, kind, inputs, state, attrs):
+    marker = "T" if kind == "sequence" else None
+    key = tuple(shapes(op_name, inputs, state, marker))
+    return compiled(op_name, kind, key, tuple(sorted(attrs.items())))
+
+
+def to_tvm(x: torch.Tensor):
+    return tvm.runtime.tensor(np.ascontiguousarray(x.numpy()))
+
+
+def call(fn, inputs, state):
+    """Run a kernel once; returns `(o, state)` as torch tensors, the state read back from the buffers
+    that were passed in (so an update that is not in place shows up as a mismatch)."""
+    args = [to_tvm(x) for x in inputs + tuple(state)]
+    o = tvm.runtime.tensor(np.full(inputs[V].shape, np.nan, dtype="float32"))
+    fn(*args, o)
+    return torch.from_numpy(o.numpy()), tuple(torch.from_numpy(a.numpy()) for a in args[len(inputs):])
+
+
+def reference(op_name, inputs, state, attrs):
+    o, *s = OPS[op_name].call(OPS[op_name].reference, *inputs, *state, **attrs)
+    return o, tuple(s)
+
+
+@pytest.mark.parametrize("with_state", [True, False], ids=["random_state", "empty_state"])
+@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
+def test_step_kernel_matches_fp64_reference(op_name, decay, with_state):
+    inputs, state, attrs = case(op_name, decay, 1, with_state=with_state)
+    fn = kernel(op_name, "step", inputs, state, attrs)
+    assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
+
+
+@pytest.mark.parametrize("T", LENGTHS)
+@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
+def test_symbolic_length_sequence_kernel_matches_fp64_reference(op_name, decay, T):
+    inputs, state, attrs = case(op_name, decay, T)
+    fn = kernel(op_name, "sequence", inputs, state, attrs)
+    assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
+
+
+@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
+def test_sequence_kernel_from_empty_state_matches_fp64_reference(op_name, decay):
+    inputs, state, attrs = case(op_name, decay, CHUNK + 3, with_state=False)
+    fn = kernel(op_name, "sequence", inputs, state, attrs)
+    assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
+
+
+@pytest.mark.parametrize("regime", ["near_zero", "very_negative"])
+@pytest.mark.parametrize("op_name", LINEAR_OPS)
+def test_sequence_kernel_with_extreme_decays_matches_fp64_reference(op_name, regime):
+    inputs, state, attrs = case(op_name, "per_token", 200, regime=regime)
+    fn = kernel(op_name, "sequence", inputs, state, attrs)
+    assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
+
+
+@pytest.mark.parametrize("kind", ["step", "sequence"])
+def test_aaren_kernels_with_huge_scores_stay_finite_and_match_reference(kind):
+    inputs, state, attrs = case("aaren", "none", 1 if kind == "step" else 200, regime="huge_scores")
+    o, s = call(kernel("aaren", kind, inputs, state, attrs), inputs, state)
+    assert torch.isfinite(o).all() and all(torch.isfinite(x).all() for x in s[1:])
+    assert_matches((o, s), reference("aaren", inputs, state, attrs))
+
+
+@pytest.mark.parametrize("kind", ["step", "sequence"])
+def test_sliding_window_kernels_with_wrapping_ring_positions_match_reference(kind):
+    T = 1 if kind == "step" else 2 * WINDOW + 5
+    inputs, (keys, values, _), attrs = case("sliding_window_attention", "none", T)
+    # a ring about to wrap, one just wrapped, one many windows in; and one still filling
+    for start in ([WINDOW - 1, WINDOW], [5 * WINDOW + 3, 2]):
+        state = (keys, values, torch.tensor(start))
+        fn = kernel("sliding_window_attention", kind, inputs, state, attrs)
+        assert_matches(call(fn, inputs, state), reference("sliding_window_attention", inputs, state, attrs))
+
+
+@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
+def test_step_kernel_stream_of_100_tokens_with_state_in_place_matches_fp64_reference(op_name, decay):
+    T = 100
+    inputs, state, attrs = case(op_name, decay, T)
+    per_token = [x.dim() >= 3 for x in inputs]
+    token = lambda t: tuple(x[:, t:t + 1] if tok else x for x, tok in zip(inputs, per_token))  # noqa: E731
+    fn = kernel(op_name, "step", token(0), state, attrs)
+    state_buffers = [to_tvm(s) for s in state]   # one set of buffers, updated in place by every call
+    outputs = []
+    for t in range(T):
+        o = tvm.runtime.tensor(np.full(inputs[V][:, :1].shape, np.nan, dtype="float32"))
+        fn(*(to_tvm(x) for x in token(t)), *state_buffers, o)
+        outputs.append(torch.from_numpy(o.numpy()))
+    actual = torch.cat(outputs, 1), tuple(torch.from_numpy(s.numpy()) for s in state_buffers)
+    assert_matches(actual, reference(op_name, inputs, state, attrs))
+
+
+@pytest.mark.parametrize("kind", ["step", "sequence"])
+@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
+def test_kernels_at_model_sizes_and_unequal_key_value_widths_match_fp64_reference(op_name, decay, kind):
+    """D = 64 (16-lane dot products, full register tiles, chunk 64) and Dv = 48 != Dk."""
+    T = 1 if kind == "step" else 70
+    inputs, state, attrs = case(op_name, decay, T, H=3, D=64, seed=2)
+    attrs = attrs | {"chunk_size": 64}
+    Dv = 48
+    inputs = tuple(x[..., :Dv].contiguous() if n == "v" else x for x, n in zip(inputs, OPS[op_name].inputs))
+    state = tuple(s[..., :Dv].contiguous() if spec.shape[-1] == "Dv" else s
+                  for s, spec in zip(state, OPS[op_name].state))
+    fn = kernel(op_name, kind, inputs, state, attrs)
+    assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
+
+
+def test_importing_rnnx_ops_does_not_import_tvm():
+    code = "import sys, rnnx.ops; assert 'tvm' not in sys.modules, 'tvm imported'; " \
+           "assert all(set(op.tvm) == {'step', 'sequence'} for op in rnnx.ops.OPS.values())"
+    subprocess.run([sys.executable, "-c", code], check=True)

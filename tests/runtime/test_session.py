@@ -1,0 +1,102 @@
+"""`rnnx.runtime.Session`: in-place state, constant memory, save/load, reset, independence, load checks."""
+import json
+import platform
+import threading
+
+import numpy as np
+import pytest
+
+from rnnx.compiler import compile_export
+from rnnx.errors import RnnxError
+from rnnx.export import export_model
+from rnnx.runtime import Session
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    root = tmp_path_factory.mktemp("session")
+    export_model("ref-aaren", root / "export")  # three state tensors per layer, one of them -inf at first
+    compile_export(root / "export", "host", root / "artifact")
+    return root / "artifact"
+
+
+def _address(tensor) -> int:
+    return np.from_dlpack(tensor).__array_interface__["data"][0]
+
+
+def test_step_updates_the_state_buffers_in_place(artifact):
+    session = Session(artifact)
+    before = [_address(t) for t in session._state]
+    for token in range(50):
+        session.step(token)
+    session.prefill(np.arange(70))
+    assert [_address(t) for t in session._state] == before
+
+
+def test_resident_memory_stays_flat_over_a_long_stream(artifact):
+    session = Session(artifact)
+    rss = lambda: int(next(line for line in open("/proc/self/status") if line.startswith("VmRSS")).split()[1])  # noqa: E731
+    for token in range(1000):
+        session.step(token % 256)
+    start = rss()
+    for token in range(20_000):
+        session.step(token % 256)
+    assert rss() - start < 1024, "resident memory grew by more than 1 MB over 20K steps"
+
+
+def test_state_bytes_equals_the_manifest(artifact):
+    session = Session(artifact)
+    manifest = json.loads((artifact / "artifact.json").read_text())
+    assert session.state_bytes == manifest["state_bytes"] == sum(v.nbytes for v in session.state.values())
+
+
+def test_reset_and_save_load_state(artifact, tmp_path):
+    session = Session(artifact)
+    first = session.prefill(np.arange(20))
+    session.save_state(tmp_path / "s.npz")
+    after = session.step(5)
+    session.reset()
+    assert np.array_equal(session.prefill(np.arange(20)), first)
+    session.reset()
+    session.load_state(tmp_path / "s.npz")
+    assert np.array_equal(session.step(5), after)
+    np.savez(tmp_path / "bad.npz", **{k: v[..., :1] for k, v in session.state.items()})
+    with pytest.raises(RnnxError, match="the artifact needs float32"):
+        session.load_state(tmp_path / "bad.npz")
+
+
+def test_sessions_in_threads_do_not_interfere(artifact):
+    streams = [np.arange(300) % 256, (np.arange(300) * 7 + 3) % 256]
+    expected = []
+    for stream in streams:
+        session = Session(artifact)
+        expected.append([session.step(t) for t in stream])
+    results = [None, None]
+
+    def worker(i):
+        session = Session(artifact)
+        results[i] = [session.step(t) for t in streams[i]]
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        assert all(np.array_equal(a, b) for a, b in zip(got, want))
+
+
+def test_loading_checks_hashes_and_target(artifact, tmp_path, monkeypatch):
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for f in artifact.iterdir():
+        if f.is_file():
+            (copy / f.name).write_bytes(f.read_bytes())
+    data = bytearray((copy / "step.so").read_bytes())
+    data[-100] ^= 0xFF
+    (copy / "step.so").write_bytes(bytes(data))
+    with pytest.raises(RnnxError, match="step.so does not match its sha256"):
+        Session(copy)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    with pytest.raises(RnnxError, match=r"artifact for target host \(x86_64\) cannot run on this aarch64 machine"):
+        Session(artifact)
