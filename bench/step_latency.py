@@ -120,7 +120,8 @@ def table_rows(config: str, result: dict, lengths: list[int]) -> list[str]:
         entry = runtimes[runtime]
         mine = best(entry.get("runs", []), threads)
         if mine is None:
-            reason = (entry.get("error") or "; ".join(r["error"] for r in entry["runs"]))[:200].replace("|", "\\|")
+            reason = entry.get("error") or "; ".join(r["error"] for r in entry["runs"] if r["threads"] in threads)
+            reason = reason[:200].replace("|", "\\|")
             lines.append(f"| {config} | {label} | – | {reason} | " + " | ".join(empty) + " |")
             continue
         ours = best(runtimes["rnnx_compiled"].get("runs", []), threads) if runtime != "rnnx_compiled" else None
@@ -159,7 +160,7 @@ def markdown(results: dict, lengths: list[int]) -> str:
 
 def notes(results: dict) -> str:
     out = ["(n×): rnnx's speedup over that row (its step time / rnnx's; for prefill rnnx's tokens/s / its), "
-           "against rnnx held to the same thread counts; rnnx's own rows and the floor's (n×) use rnnx's best."]
+           "against rnnx held to the same thread counts; rnnx's own rows and the floor's (n×) use rnnx's best.", ""]
     for config, result in results["configs"].items():
         f, rts = result["floor"], result["runtimes"]
         parity = [r["parity_max_abs"] for e in rts.values() for r in e.get("runs", []) if "error" not in r]
@@ -170,7 +171,7 @@ def notes(results: dict) -> str:
                    f"{f['read_bytes_per_s'] / 1e9:.1f} GB/s. onnxruntime ran the `{ort_flavor}` export. {executorch_note(rts['executorch'])}"
                    f"Largest |logits − PyTorch| over the first 16 steps, any run: "
                    f"{max(parity) if parity else float('nan'):.1e}.")
-    out.append(results["notes"])
+    out += ["", results["notes"]]
     return "\n".join(out)
 
 
@@ -178,17 +179,20 @@ def executorch_note(entry: dict) -> str:
     if "spec" not in entry:
         return ""
     spec = entry["spec"]
-    if not spec["custom_ops_error"]:
-        return "ExecuTorch ran rnnx's custom ops. "
-    return (f"ExecuTorch ran the plain-torch forms (with the custom ops: \"{spec['custom_ops_error']}\"), within "
-            f"{max(spec['max_abs_vs_rnnx_model'].values()):.1e} of the rnnx model. ")
+    note = "ExecuTorch ran rnnx's custom ops" if not spec["custom_ops_error"] else (
+        f"ExecuTorch ran the plain-torch forms (with the custom ops: \"{spec['custom_ops_error']}\")")
+    note += f", within {max(spec['error_vs_rnnx_model'].values()):.1e} of the rnnx model (relative to each output's scale)"
+    for form, error in spec["prefill_failures"].items():
+        note += f"; its {form}-form prefill program failed to lower (\"{error[:120]}\")"
+    return note + (f"; prefill ran the {spec['prefill_form']} form. " if spec["prefill_form"] else
+                   "; prefill ran the step program token by token. ")
 
 
 NOTES = """Each runtime at each thread count ran in its own fresh process; resident memory includes that \
 Python process and its imports (executorch.runtime, TVM and PyTorch eager all import torch). Where \
 ExecuTorch cannot lower rnnx's custom ops, its programs trace each op's plain-torch form (the functions \
 the custom op's kernel dispatches to), checked against the rnnx model to 1e-4; its prefill \
-is a 1024-token chunk-form program called T/1024 times with the state fed back, and RMSNorm's mean, the \
+is a 1024-token program called T/1024 times with the state fed back, and RMSNorm's mean, the \
 recurrent form's select/squeeze and the embedding stay outside XNNPACK. The step figures are the Python \
 API of each runtime, per call, including its per-call overhead. The machine has 2 cores and is shared: \
 figures are noisy."""
@@ -229,8 +233,9 @@ def main() -> None:
         for config in args.configs:
             (Path(scratch) / config).mkdir()
             results["configs"][config] = measure_config(config, args, Path(scratch) / config)
+            # after each config, so that a long run that fails late keeps what it measured
+            write_atomically(args.out / "step_latency.json", json.dumps(results, indent=2) + "\n")
     table = markdown(results, args.lengths)
-    write_atomically(args.out / "step_latency.json", json.dumps(results, indent=2) + "\n")
     write_atomically(args.out / "step_latency.md", table)
     print(table)
 

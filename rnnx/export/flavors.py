@@ -52,7 +52,8 @@ def _linear_attention(node: onnx.NodeProto, op, domain: str, shapes) -> list[onn
     p = f"{node.name}/"
     decay = named.get("decay", named.get("g"))
     nodes = [
-        helper.make_node("Constant", [], [p + "packed"], value_ints=[0, 0, -1]),
+        helper.make_node("Constant", [], [p + "packed"],  # a tensor, not value_ints: TVM's importer reads only that
+                         value=helper.make_tensor(p + "packed", onnx.TensorProto.INT64, [3], [0, 0, -1])),
         *(helper.make_node("Reshape", [named[x], p + "packed"], [p + x]) for x in ("q", "k", "v")),
         helper.make_node("Shape", [named["q"]], [p + "bth"], end=3),
         helper.make_node("Expand", [decay, p + "bth"], [p + "decay"]),

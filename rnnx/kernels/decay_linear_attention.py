@@ -8,9 +8,12 @@ its rank), `state` `(B, H, Dk, Dv)` is updated in place.
 - `sequence`: the chunked form (Lightning Attention-2 tiling, as `ops/decay_linear_attention/chunk.py`):
   per block of `chunk_size` tokens, `o = ((Q Kᵀ) ⊙ Γ) V + (Q ⊙ e^b) S` and
   `S ← e^{b_last} S + (K ⊙ e^{suffix})ᵀ V`, with the decay mask `Γ[t, s] = exp(g_{s+1} + ... + g_t)`
-  summed directly (as `ops/blocks.segsum`); blocks are zero-padded to `chunk_size`, so the products
-  are fixed-size register-blocked matrix products.
-- `sequence_recurrent`: the step's loop run over a symbolic T (for comparison / fallback).
+  summed directly (as `ops/blocks.segsum`) and exponentiated by the vectorised `fast_exp`; blocks are
+  zero-padded to `chunk_size`, so the products are fixed-size register-blocked matrix products.
+- `sequence_recurrent`: the step's loop run over a symbolic T. On a CPU it is the faster prefill
+  (about 1.7x at H=8, D=64, C=64): per token it does 2 (update and read-out) multiply-adds per state
+  element on a head's state held in L1, while the chunked form adds the C x C intra-block products
+  and its matrix products (unscheduled, register-blocked only) run below peak.
 """
 from __future__ import annotations
 
@@ -81,7 +84,7 @@ def _chunked(shapes, attrs, name):
 
     gemm, _ = macros()
     B, L, H, Dk, Dv, dshape, dstrides = _dims(shapes)
-    scale, C = float(attrs["scale"]), int(attrs["chunk_size"])
+    scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
 
     @T.prim_func
     def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),

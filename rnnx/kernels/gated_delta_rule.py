@@ -9,9 +9,13 @@ rank), `beta` `(B, T, H)`, `state` `(B, H, Dk, Dv)` is updated in place.
 - `sequence`: the chunked WY / UT form (as `ops/gated_delta_rule/chunk.py`): per block of `chunk_size`
   tokens, the pseudo-values `U` solve `(I + tril(diag(β) (K Kᵀ ⊙ Γ), -1)) U = diag(β) (V - e^b ⊙ K S)`
   by forward substitution, then `o = ((Q Kᵀ) ⊙ Γ) U + (Q ⊙ e^b) S` and
-  `S ← e^{b_last} S + (K ⊙ e^{suffix})ᵀ U`; `Γ[t, s] = exp(g_{s+1} + ... + g_t)` is summed directly.
+  `S ← e^{b_last} S + (K ⊙ e^{suffix})ᵀ U`; `Γ[t, s] = exp(g_{s+1} + ... + g_t)` is summed directly
+  (then exponentiated by the vectorised `fast_exp`).
   Blocks are zero-padded to `chunk_size` (β = 0 there, so padded rows of U are 0).
-- `sequence_recurrent`: the step's loop run over a symbolic T (for comparison / fallback).
+- `sequence_recurrent`: the step's loop run over a symbolic T. On a CPU it is the faster prefill
+  (about 1.9x at H=8, D=64, C=64): per token it does 3 (Sᵀk, update, read-out) multiply-adds per state
+  element on a head's state held in L1, while the chunked form adds the C x C intra-block products
+  and its matrix products (unscheduled, register-blocked only) run below peak.
 """
 from __future__ import annotations
 
@@ -88,7 +92,7 @@ def _chunked(shapes, attrs, name):
 
     gemm, _ = macros()
     B, L, H, Dk, Dv, gshape, gstrides = _dims(shapes)
-    scale, C = float(attrs["scale"]), int(attrs["chunk_size"])
+    scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))
 
     @T.prim_func

@@ -5,10 +5,11 @@ Parameters `(q, k, v, keys, values, pos, o)`: `keys` `(B, H, W, Dk)`, `values` `
 `pos` `(B,)` int64 are updated in place.
 
 Per token (as `ops/sliding_window_attention/recurrent.py`): write k, v into slot `pos % W`, count the
-token, then attend over the filled slots, slots `w < min(pos, W)` (the others are masked in the torch
-form; here they are not read at all). Both kernels run the tokens in order per (b, h) (the state is
-O(W · D)); scores are dot products over Dk in vector lanes, the weighted sum of values is vectorised over
-Dv. `pos` is advanced once per sequence, after all its heads.
+token, then attend over the filled slots, slots `w < min(pos, W)` (masked to -inf in the torch form;
+here their scores are never computed and their weights are 0). Both kernels run the tokens in order per
+(b, h) (the state is O(W · D)): scores are dot products over Dk in vector lanes; the softmax runs in 16
+lanes over the slots (max, `fast_exp`, sum), then the weighted sum of values is vectorised over Dv and
+scaled by `1 / sum` (one scalar division). `pos` is advanced once per sequence, after all its heads.
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _recurrent(shapes, attrs, name):
         part = T.alloc_buffer((lanes,), F32)
         acc = T.alloc_buffer((vb,), F32)
         red = T.alloc_buffer((wl,), F32)     # lanes of the max, then of the sum, of the weights
-        mx = T.alloc_buffer((1,), F32)       # the max score
+        mx = T.alloc_buffer((1,), F32)       # the max score, then 1 / the sum of the weights
         e = T.alloc_buffer((Wp,), F32)       # scores, then softmax weights (unnormalised, 0 if unfilled)
         ix = T.alloc_buffer((2,), "int32")   # the token's ring slot, the number of filled slots
         for b, h in T.grid(B, H):
@@ -85,6 +86,7 @@ def _recurrent(shapes, attrs, name):
                                                    T.float32(0))
                         red[li] = red[li] + e[w0 * wl + li]
                 lane_reduce(red, wl, add)
+                mx[0] = T.float32(1) / red[0]  # one division, not a vector one per lane group
                 for j0 in range(Dv // vb):
                     for j in T.vectorized(vb):
                         acc[j] = T.float32(0)
@@ -92,7 +94,7 @@ def _recurrent(shapes, attrs, name):
                         for j in T.vectorized(vb):
                             acc[j] = acc[j] + e[w] * values[b, h, w, j0 * vb + j]
                     for j in T.vectorized(vb):
-                        o[b, t, h, j0 * vb + j] = acc[j] / red[0]
+                        o[b, t, h, j0 * vb + j] = acc[j] * mx[0]
         for b in range(B):
             pos[b] = pos[b] + T.Cast("int64", L)
 

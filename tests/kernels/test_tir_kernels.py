@@ -5,6 +5,7 @@ tensors updated in place, `o` (filled with NaN beforehand) written fully. A `seq
 once with a symbolic T and run at every length.
 """
 import functools
+import importlib
 import subprocess
 import sys
 
@@ -25,6 +26,10 @@ LENGTHS = [1, CHUNK - 1, CHUNK + 1, 37, 200]
 # (op, decay given per token or per head); the softmax ops have no decay
 VARIANTS = [(op, d) for op in OP_NAMES for d in (["per_token", "per_head"] if op in LINEAR_OPS else ["none"])]
 IDS = [f"{op}-{d}" for op, d in VARIANTS]
+# the registered `sequence` kernels, and the linear ops' token-by-token alternative `sequence_recurrent`
+SEQUENCE_KINDS = [(op, d, kind) for op, d in VARIANTS
+                  for kind in (["sequence", "sequence_recurrent"] if op in LINEAR_OPS else ["sequence"])]
+SEQUENCE_IDS = [f"{op}-{d}-{kind}" for op, d, kind in SEQUENCE_KINDS]
 V = 2  # v is every op's third input
 assert all(op.inputs[V] == "v" for op in OPS.values())
 
@@ -38,25 +43,26 @@ def case(op_name, decay, T, **kwargs):
     return inputs, state, attrs
 
 
-def shapes(op_name, inputs, state, symbolic_t=None):
-    """The generators' `shapes`: inputs then state, the T axis of the per-token inputs made symbolic."""
-    per_token = [x.dim() >= 3 for x in inputs]  # aaren's query (H, Dk) and a per-head decay (H,) are not
-    return [tuple(symbolic_t if symbolic_t is not None and tok and axis == 1 else d for axis, d in enumerate(x.shape))
-            for x, tok in zip(inputs, per_token)] + [tuple(s.shape) for s in state]
+def shapes(inputs, state, t_axis=None):
+    """The generators' `shapes`: inputs then state, with `t_axis` (if given) as the T of the per-token
+    inputs (rank >= 3: aaren's query (H, Dk) and a per-head decay (H,) have no T)."""
+    return [tuple(t_axis if t_axis is not None and x.dim() >= 3 and axis == 1 else d for axis, d in enumerate(x.shape))
+            for x in inputs] + [tuple(s.shape) for s in state]
 
 
 @functools.cache
 def compiled(op_name, kind, shape_key, attr_key):
-    """Compile `OPS[op_name].tvm[kind]` for the host (cached: one build serves every T)."""
+    """Compile `OPS[op_name].tvm[kind]` (or another generator of `rnnx.kernels.<op_name>`) for the host;
+    cached, so one build of a symbolic-T kernel serves every T."""
     shape_list = [tuple(tvm.tirx.Var("T", "int64") if d == "T" else d for d in s) for s in shape_key]
-    func = OPS[op_name].tvm[kind](shape_list, dict(attr_key))
+    generator = OPS[op_name].tvm.get(kind) or getattr(importlib.import_module(f"rnnx.kernels.{op_name}"), kind)
+    func = generator(shape_list, dict(attr_key))
     assert isinstance(func, tvm.tirx.PrimFunc)
     return tvm.compile(tvm.IRModule({"main": func}), target={"kind": "llvm"})["main"]
 
 
 def kernel(op_name, kind, inputs, state, attrs):
-    marker = "T" if kind == "sequence" else None
-    key = tuple(shapes(op_name, inputs, state, marker))
+    key = tuple(shapes(inputs, state, None if kind == "step" else "T"))  # "T": made a tvm Var when compiled
     return compiled(op_name, kind, key, tuple(sorted(attrs.items())))
 
 
@@ -87,10 +93,10 @@ def test_step_kernel_matches_fp64_reference(op_name, decay, with_state):
 
 
 @pytest.mark.parametrize("T", LENGTHS)
-@pytest.mark.parametrize(("op_name", "decay"), VARIANTS, ids=IDS)
-def test_symbolic_length_sequence_kernel_matches_fp64_reference(op_name, decay, T):
+@pytest.mark.parametrize(("op_name", "decay", "kind"), SEQUENCE_KINDS, ids=SEQUENCE_IDS)
+def test_symbolic_length_sequence_kernel_matches_fp64_reference(op_name, decay, kind, T):
     inputs, state, attrs = case(op_name, decay, T)
-    fn = kernel(op_name, "sequence", inputs, state, attrs)
+    fn = kernel(op_name, kind, inputs, state, attrs)
     assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
 
 
@@ -102,10 +108,11 @@ def test_sequence_kernel_from_empty_state_matches_fp64_reference(op_name, decay)
 
 
 @pytest.mark.parametrize("regime", ["near_zero", "very_negative"])
+@pytest.mark.parametrize("kind", ["sequence", "sequence_recurrent"])
 @pytest.mark.parametrize("op_name", LINEAR_OPS)
-def test_sequence_kernel_with_extreme_decays_matches_fp64_reference(op_name, regime):
+def test_sequence_kernel_with_extreme_decays_matches_fp64_reference(op_name, kind, regime):
     inputs, state, attrs = case(op_name, "per_token", 200, regime=regime)
-    fn = kernel(op_name, "sequence", inputs, state, attrs)
+    fn = kernel(op_name, kind, inputs, state, attrs)
     assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
 
 
