@@ -62,6 +62,7 @@ def schedule_dense(target: tvm.target.Target, pack_weights: bool = True,
                 scheduled = _schedule(func, lanes, cores, parallel_min_macs)
                 if scheduled is not None:
                     updates[gv] = scheduled
+        mod = mod.clone()  # setting a function changes the module in place: leave the caller's as it was
         for gv, func in updates.items():
             mod[gv] = func
         return mod
@@ -82,7 +83,7 @@ def _split_weight_packing(mod: tvm.ir.IRModule, _ctx) -> tvm.ir.IRModule:
     without a root block, and rnnx's hand-written kernels have none."""
     plain = {gv: f for gv, f in mod.functions_items()
              if isinstance(f, tirx.PrimFunc) and not isinstance(f.body, s_tir.SBlockRealize)}
-    rest = tvm.IRModule({gv: f for gv, f in mod.functions_items() if gv not in plain}, attrs=mod.attrs)
+    rest = tvm.IRModule({gv: f for gv, f in mod.functions_items() if gv not in plain}, mod.attrs, mod.global_infos)
     out = relax.transform.SplitLayoutRewritePreproc()(rest)
     for gv, f in plain.items():
         out[gv] = f
