@@ -49,15 +49,16 @@ def prepare(ctx) -> dict:
             prefill, failures[mode] = try_lower(StateIO(model, spec, mode), args[PREFILL_BLOCK])
             if prefill:
                 break
+    prefill_form = mode if prefill else None
     programs = {"step": (step, "recurrent", 1)} | ({"prefill": (prefill, mode, PREFILL_BLOCK)} if prefill else {})
     paths, errors = {}, {}
-    for kind, (program, mode, T) in programs.items():
+    for kind, (program, form, T) in programs.items():
         paths[kind] = ctx.workdir / f"executorch-{kind}.pte"
         paths[kind].write_bytes(program)
-        errors[kind] = check(paths[kind], StateIO(model, spec, mode), args[T], kind)
+        errors[kind] = check(paths[kind], StateIO(model, spec, form), args[T], kind)
     return {"programs": {k: str(p) for k, p in paths.items()}, "initial_state": str(ctx.initial_state),
             "state_names": names, "prefill_block": PREFILL_BLOCK, "lower_s": time.perf_counter() - start,
-            "custom_ops_error": custom_ops_error, "prefill_form": mode if prefill else None,
+            "custom_ops_error": custom_ops_error, "prefill_form": prefill_form,
             "prefill_failures": {m: e for m, e in failures.items() if e}, "error_vs_rnnx_model": errors}
 
 

@@ -19,6 +19,16 @@ from __future__ import annotations
 import functools
 
 
+def linear_dims(shapes: list[tuple], decay_name: str) -> tuple:
+    """`(B, T, H, Dk, Dv, decay shape, decay strides)` of a linear-attention op, whose q, k, v come first
+    and whose log-decay (4th input) is `(H,)` per head or `(B, T, H)` per token; the strides view it as
+    `(B, T, H)`, zero strides broadcasting a per-head decay."""
+    (B, L, H, Dk), Dv, dshape = shapes[0], shapes[2][3], tuple(shapes[3])
+    if len(dshape) not in (1, 3):
+        raise ValueError(f"{decay_name} must be (H,) or (B, T, H), got {dshape}")
+    return B, L, H, Dk, Dv, dshape, (0, 0, 1) if len(dshape) == 1 else (L * H, H, 1)
+
+
 def tile(n: int, widths=(16, 8, 4, 2)) -> int:
     """The widest of `widths` dividing `n` (1 if none): a vector width or a row-block size."""
     return next((w for w in widths if n % w == 0), 1)

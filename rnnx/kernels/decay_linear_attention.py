@@ -17,7 +17,7 @@ its rank), `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, macros, tile
+from . import fast_exp, linear_dims, macros, tile
 
 F32 = "float32"
 
@@ -37,19 +37,10 @@ def sequence_recurrent(shapes: list[tuple], attrs: dict):
     return _recurrent(shapes, attrs, "decay_linear_attention_sequence_recurrent")
 
 
-def _dims(shapes):
-    (B, L, H, Dk), Dv, dshape = shapes[0], shapes[2][3], tuple(shapes[3])
-    if len(dshape) not in (1, 3):
-        raise ValueError(f"decay must be (H,) or (B, T, H), got {dshape}")
-    # a (B, T, H) view of the decay: zero strides broadcast a per-head decay
-    dstrides = (0, 0, 1) if len(dshape) == 1 else (L * H, H, 1)
-    return B, L, H, Dk, Dv, dshape, dstrides
-
-
 def _recurrent(shapes, attrs, name):
     from tvm.script import tirx as T
 
-    B, L, H, Dk, Dv, dshape, dstrides = _dims(shapes)
+    B, L, H, Dk, Dv, dshape, dstrides = linear_dims(shapes, "decay")
     scale = float(attrs["scale"])
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))  # a row tile of the state held in registers
 
@@ -83,7 +74,7 @@ def _chunked(shapes, attrs, name):
     from tvm.script import tirx as T
 
     gemm, _ = macros()
-    B, L, H, Dk, Dv, dshape, dstrides = _dims(shapes)
+    B, L, H, Dk, Dv, dshape, dstrides = linear_dims(shapes, "decay")
     scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
 
     @T.prim_func

@@ -19,7 +19,7 @@ rank), `beta` `(B, T, H)`, `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, macros, tile
+from . import fast_exp, linear_dims, macros, tile
 
 F32 = "float32"
 
@@ -39,18 +39,10 @@ def sequence_recurrent(shapes: list[tuple], attrs: dict):
     return _recurrent(shapes, attrs, "gated_delta_rule_sequence_recurrent")
 
 
-def _dims(shapes):
-    (B, L, H, Dk), Dv, gshape = shapes[0], shapes[2][3], tuple(shapes[3])
-    if len(gshape) not in (1, 3):
-        raise ValueError(f"g must be (H,) or (B, T, H), got {gshape}")
-    gstrides = (0, 0, 1) if len(gshape) == 1 else (L * H, H, 1)  # zero strides broadcast a per-head g
-    return B, L, H, Dk, Dv, gshape, gstrides
-
-
 def _recurrent(shapes, attrs, name):
     from tvm.script import tirx as T
 
-    B, L, H, Dk, Dv, gshape, gstrides = _dims(shapes)
+    B, L, H, Dk, Dv, gshape, gstrides = linear_dims(shapes, "g")
     scale = float(attrs["scale"])
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))  # columns of the state held in registers
 
@@ -91,7 +83,7 @@ def _chunked(shapes, attrs, name):
     from tvm.script import tirx as T
 
     gemm, _ = macros()
-    B, L, H, Dk, Dv, gshape, gstrides = _dims(shapes)
+    B, L, H, Dk, Dv, gshape, gstrides = linear_dims(shapes, "g")
     scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))
 
