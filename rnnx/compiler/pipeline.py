@@ -1,9 +1,11 @@
 """The compile pipeline: a short list of named pass lists. TVM's CPU pipeline applies no schedules to
-dense layers, so rnnx's own go between legalization and lowering."""
+dense layers, so rnnx's own go between legalization and lowering; once memory is planned, a static
+function's allocations move out of it (`lift_workspace`), so that a step allocates nothing."""
 import tvm
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 
 from .schedules import schedule_dense
+from .workspace import lift_workspace
 
 
 def stages(target: tvm.target.Target) -> dict[str, list]:
@@ -12,9 +14,14 @@ def stages(target: tvm.target.Target) -> dict[str, list]:
         "legalize": cpu.legalize_passes(target),
         "schedule": [schedule_dense(target)],
         "lower": cpu.dataflow_lower_passes(target),
-        "finalize": cpu.finalize_passes(target),
+        "finalize": _after("LowerAllocTensor", cpu.finalize_passes(target), lift_workspace),
     }
 
 
 def pipeline(target: tvm.target.Target) -> tvm.transform.Pass:
     return tvm.transform.Sequential([p for passes in stages(target).values() for p in passes], name="rnnx_cpu")
+
+
+def _after(name: str, passes: list, extra: tvm.transform.Pass) -> list:
+    at = [p.info.name for p in passes].index(name) + 1
+    return [*passes[:at], extra, *passes[at:]]

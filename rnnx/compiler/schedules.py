@@ -40,15 +40,17 @@ def vector_lanes(target: tvm.target.Target) -> int:
     return 4  # SSE, NEON: 128-bit vectors
 
 
-def schedule_dense(target: tvm.target.Target, pack_weights: bool = True,
-                   parallel_min_macs: int = 1 << 20) -> tvm.transform.Pass:
+def schedule_dense(target: tvm.target.Target, pack_weights: bool = True) -> tvm.transform.Pass:
     """Module pass scheduling every dense PrimFunc not yet scheduled; other functions are left as they are.
 
     pack_weights: pack the weights bound to constants (rnnx bakes them in). A weight passed as a function
     input (num_input) would be repacked at every call: build such modules with pack_weights=False.
-    parallel_min_macs: a matrix-vector kernel runs on all cores only from this many multiply-adds (K * N),
-    where its weights (4 MB) outgrow a core's L2 and it is bound by bandwidth, which a second core adds
-    if it is idle; below, waking the second thread (~3 us) costs more than the kernel (2-7 us) saves."""
+
+    Every kernel splits its N tiles over the cores, matrix-vector ones too, however small: TVM's pool
+    splits them the same way at every call, so each core keeps its share of a layer's weights in its own
+    L2 from one step to the next (ref-tiny's 1.8 MB of weights fit the two cores' L2 halves, not one),
+    and a warm pool's workers spin, so a launch costs little (ref-tiny step, 2 cores: 30 us with every
+    matrix-vector product split, 90 us with none)."""
     lanes = vector_lanes(target)
     cores = int(target.attrs.get("num-cores", 1))
 
@@ -59,7 +61,7 @@ def schedule_dense(target: tvm.target.Target, pack_weights: bool = True,
             # plain-loop PrimFuncs (hand-written kernels) have no root block and nothing to schedule
             if (isinstance(func, tirx.PrimFunc) and isinstance(func.body, s_tir.SBlockRealize)
                     and "tirx.is_scheduled" not in func.attrs):
-                scheduled = _schedule(func, lanes, cores, parallel_min_macs)
+                scheduled = _schedule(func, lanes, cores)
                 if scheduled is not None:
                     updates[gv] = scheduled
         mod = mod.clone()  # setting a function changes the module in place: leave the caller's as it was
@@ -90,7 +92,7 @@ def _split_weight_packing(mod: tvm.ir.IRModule, _ctx) -> tvm.ir.IRModule:
     return out
 
 
-def _schedule(func: tirx.PrimFunc, lanes: int, cores: int, parallel_min_macs: int) -> tirx.PrimFunc | None:
+def _schedule(func: tirx.PrimFunc, lanes: int, cores: int) -> tirx.PrimFunc | None:
     sch = s_tir.Schedule(func)
     dense = _match_dense(sch)
     if dense is None:
@@ -99,11 +101,10 @@ def _schedule(func: tirx.PrimFunc, lanes: int, cores: int, parallel_min_macs: in
     free = [int(i) for i in func.attrs.get("layout_free_buffers", [])]
     if not any(func.params[i].same_as(weight) for i in free):
         weight = None  # not bound to a constant: keep its layout
-    *rows, n, k = sch.get_loops(red)
+    *rows, _, _ = sch.get_loops(red)
     try:
         if all(isinstance(e, tirx.IntImm) and int(e) == 1 for e in (sch.get(r).extent for r in rows)):
-            macs = int(sch.get(n).extent) * int(sch.get(k).extent)
-            _schedule_matvec(sch, red, weight, lanes, cores > 1 and macs >= parallel_min_macs)
+            _schedule_matvec(sch, red, weight, lanes, cores > 1)
         else:
             _schedule_matmul(sch, red, weight, lanes, cores)
     except s_tir.ScheduleError as e:  # an epilogue the primitives refuse: leave the function as it was

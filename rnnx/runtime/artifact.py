@@ -6,6 +6,7 @@ from ..fileio import read_checked_manifest
 ARTIFACT_MANIFEST, ARTIFACT_FORMAT = "artifact.json", "rnnx-artifact/1"
 INITIAL_STATE = "initial_state.npz"  # the state before any token, by manifest name
 EXPORT_COPY = "export"                # the export directory the artifact was compiled from
+WORKSPACE_SUFFIX = "_workspace"       # `main_workspace()`: the step's preallocated memory, passed to `main`
 
 
 def read_artifact(directory: Path) -> dict:

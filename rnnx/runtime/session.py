@@ -1,8 +1,13 @@
 """`Session`: run a compiled artifact. Needs only the TVM runtime and numpy.
 
-A session owns its state tensors, allocated once; the compiled kernels update them in place, so memory
-does not grow with the number of tokens. Sessions share nothing: each has its own state and VMs, so
-sessions in different threads do not interfere.
+A session owns its state tensors and the step's workspace (its intermediates and logits), allocated once;
+the compiled kernels update the state in place and the step allocates nothing, so memory does not grow with
+the number of tokens. Sessions share nothing: each has its own state, workspace and VMs, so sessions in
+different threads do not interfere.
+
+Threads: TVM's runtime uses half the CPUs on x86 unless told (it assumes hyper-threading), so a session
+sets the number of worker threads itself: `threads`, else $TVM_NUM_THREADS, else every CPU this process
+may run on.
 """
 import os
 import tempfile
@@ -14,23 +19,42 @@ from tvm.runtime.vm import VirtualMachine
 
 from ..errors import RnnxError
 from ..targets import check_runnable_here
-from .artifact import INITIAL_STATE, read_artifact
+from .artifact import INITIAL_STATE, WORKSPACE_SUFFIX, read_artifact
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Size TVM's worker pool (process-wide: every pool made from now on, and the calling thread's now)."""
+    threads = threads or int(os.environ.get("TVM_NUM_THREADS") or len(os.sched_getaffinity(0)))
+    os.environ["TVM_NUM_THREADS"] = str(threads)  # TVM's runtime reads it when it sizes a pool
+    tvm.get_global_func("runtime.config_threadpool")(1, threads)  # 1: all cores of the biggest kind
+    return threads
+
+
+def _entry(vm: VirtualMachine):
+    """`main` of a compiled graph, given its workspace when the compiler lifted one (the static step graph)."""
+    main = vm["main"]
+    if not vm.module.implements_function("main" + WORKSPACE_SUFFIX):
+        return main
+    workspace = vm["main" + WORKSPACE_SUFFIX]()
+    return lambda *args: main(*args, workspace)
 
 
 class Session:
-    def __init__(self, artifact: Path):
+    def __init__(self, artifact: Path, threads: int | None = None):
         self.path = Path(artifact)
         self.manifest = read_artifact(self.path)
         target = self.manifest["target"]
         check_runnable_here(target["name"], target["arch"], target["cpu_flags"])
+        self.threads = set_threads(threads)
         device = tvm.cpu()
-        self._vm = {kind: VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device)
-                    for kind, lib in self.manifest["libraries"].items()}
+        self._main = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
+                      for kind, lib in self.manifest["libraries"].items()}
         self.layout = self.manifest["state"]
         with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
             self._initial = [initial[s["name"]] for s in self.layout]
         self._state = [tvm.runtime.tensor(x.copy(), device) for x in self._initial]
         self._token = tvm.runtime.tensor(np.zeros((self.batch_size, 1), np.int64), device)
+        self._token_in = np.from_dlpack(self._token)  # a numpy view: writing it sets the step's input
 
     @property
     def batch_size(self) -> int:
@@ -50,17 +74,17 @@ class Session:
         """Run `tokens` `(B, T)` (or `(T,)`) through the chunked prefill from the current state; returns
         logits `(B, T, vocab)` and leaves the state after the last token, ready for `step`."""
         tokens = np.asarray(tokens, dtype=np.int64).reshape(self.batch_size, -1)
-        return self._run("prefill", tvm.runtime.tensor(tokens)).numpy()
+        return np.from_dlpack(self._run("prefill", tvm.runtime.tensor(tokens))).copy()
 
     def step(self, token) -> np.ndarray:
         """One token per sequence (an int or `(B,)`); returns logits `(B, vocab)`."""
-        self._token.copyfrom(np.asarray(token, dtype=np.int64).reshape(self.batch_size, 1))
-        return self._run("step", self._token).numpy()[:, 0]
+        self._token_in[:, 0] = token
+        # the logits live in the step's workspace, overwritten by the next step: hand out a copy
+        return np.from_dlpack(self._run("step", self._token))[:, 0].copy()
 
     def _run(self, kind: str, tokens):
-        logits, *present = self._vm[kind]["main"](tokens, *self._state)
-        self._state = present  # the kernels wrote the state in place: these are the same buffers
-        return logits
+        # the kernels update the state in place: the outputs after the logits are self._state's buffers
+        return self._main[kind](tokens, *self._state)[0]
 
     @property
     def state(self) -> dict[str, np.ndarray]:

@@ -1,10 +1,13 @@
 """`rnnx.runtime.Session`: in-place state, constant memory, save/load, reset, independence, load checks."""
 import json
 import platform
+import shutil
 import threading
 
 import numpy as np
 import pytest
+import tvm
+import tvm_ffi
 
 from rnnx.compiler import compile_export
 from rnnx.errors import RnnxError
@@ -24,13 +27,45 @@ def _address(tensor) -> int:
     return np.from_dlpack(tensor).__array_interface__["data"][0]
 
 
-def test_step_updates_the_state_buffers_in_place(artifact):
+def test_compiled_graphs_return_the_state_buffers_they_were_given(artifact):
+    """The session reads the new state from the buffers it passed in: the graphs must write them in place."""
     session = Session(artifact)
-    before = [_address(t) for t in session._state]
-    for token in range(50):
+    state = [_address(t) for t in session._state]
+    for kind, tokens in (("step", session._token), ("prefill", tvm.runtime.tensor(np.arange(70)[None]))):
+        _, *present = session._main[kind](tokens, *session._state)
+        assert [_address(t) for t in present] == state, kind
+
+
+@pytest.fixture
+def vm_allocations():
+    """Counts of the Relax VM's storage and tensor allocations, by wrapping its builtins (restored after)."""
+    counts = {}
+    originals = {name: tvm.get_global_func(name) for name in ("vm.builtin.alloc_storage", "vm.builtin.alloc_tensor")}
+
+    def counting(name, original):
+        def wrapper(*args):
+            counts[name] = counts.get(name, 0) + 1
+            return original(*args)
+        return wrapper
+
+    for name, original in originals.items():
+        tvm_ffi.register_global_func(name, counting(name, original), override=True)
+    yield counts
+    for name, original in originals.items():
+        tvm_ffi.register_global_func(name, original, override=True)
+
+
+def test_a_step_allocates_nothing(artifact, vm_allocations, tmp_path):
+    # a copy: a library loaded anew, whose compiled code looks the VM builtins up, finding the counting ones
+    # (a library already loaded in this process has them cached)
+    session = Session(shutil.copytree(artifact, tmp_path / "artifact"))
+    session.step(1)
+    after_first = dict(vm_allocations)
+    for token in range(20):
         session.step(token)
-    session.prefill(np.arange(70))
-    assert [_address(t) for t in session._state] == before
+    assert vm_allocations == after_first
+    session.prefill(np.arange(70))  # the prefill (T is dynamic) allocates: the counter does see allocations
+    assert vm_allocations != after_first
 
 
 def test_resident_memory_stays_flat_over_a_long_stream(artifact):
