@@ -169,11 +169,11 @@ def config_note(config: str, result: dict) -> str:
     f, rts = result["floor"], result["runtimes"]
     runs = [r for e in rts.values() for r in e.get("runs", []) if "error" not in r]
     note = (f"- {config}: a step moves {f['bytes']['total'] / 1e6:.2f} MB ({f['bytes']['weights'] / 1e6:.2f} MB of "
-            f"weights + 2 × {f['bytes']['state'] / 1e3:.1f} KB of state); numpy float32 sum on {f['cores']} cores "
+            f"weights + 2 × {f['bytes']['state'] / 1e3:.1f} KB of state); numpy float32 reads on {f['cores']} cores "
             f"over a weights-sized buffer, which fits in {f['buffer_fits_in']}: {f['read_bytes_per_s'] / 1e9:.1f} GB/s.")
     fastest = min((r["step_us"]["p50"] for r in runs), default=None)
-    if fastest is not None and fastest < f["step_us"]:  # numpy's pairwise sum is not a pure read
-        note += (f" A measured step ({fastest:,.0f} µs) beat this floor: numpy's sum reads slower than the "
+    if fastest is not None and fastest < f["step_us"]:
+        note += (f" A measured step ({fastest:,.0f} µs) beat this floor: numpy reads slower than the "
                  "step's kernels do, so here the floor is no bound.")
     note += f" onnxruntime ran the `{rts['ort'].get('spec', {}).get('flavor', '–')}` export. "
     note += executorch_note(rts["executorch"])

@@ -131,14 +131,15 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
                 prompt: str = typer.Option("The quick brown fox", help="Text to prefill."),
                 tokens: int = typer.Option(64, min=1, help="Bytes to generate."),
                 temperature: float = typer.Option(1.0, min=0.0, help="0 for greedy."),
-                seed: int = typer.Option(0, help="Seed of sampling (and of a built-in model's weights).")):
+                seed: int = typer.Option(0, help="Seed of sampling (and of a built-in model's weights)."),
+                threads: int = typer.Option(None, min=1, help="Worker threads of a compiled artifact (default: every CPU).")):
     """Generate bytes: chunked prefill of the prompt, then one recurrent step per byte; prints tokens/s."""
     from .models import build_model, generate, generate_with
 
     if Path(model).is_dir():
         from .runtime import Session
 
-        session = Session(Path(model))
+        session = Session(Path(model), threads=threads)
         result = generate_with(session.prefill, session.step, prompt.encode(), tokens, temperature, seed)
         what = f"compiled for {session.manifest['target']['name']}"
     else:
@@ -154,22 +155,24 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
 def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifact directory."),
                     tokens: int = typer.Option(1000, min=1, help="Tokens streamed through step."),
                     prefill: list[int] = typer.Option([1024], help="Prefill lengths to time."),
+                    threads: int = typer.Option(None, min=1, help="Worker threads (default: every CPU)."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Step latency (p50, p95), prefill tokens/s and memory of an artifact on this machine."""
     from .profile import profile_artifact
 
-    report = profile_artifact(artifact, tokens=tokens, prefill_lengths=prefill)
+    report = profile_artifact(artifact, tokens=tokens, prefill_lengths=prefill, threads=threads)
     if as_json:
         print(json.dumps(report, indent=2))
         return
     memory = report["memory"]
-    table = Table(title=f"rnnx profile {artifact} ({report['target']})")
+    table = Table(title=f"rnnx profile {artifact} ({report['target']}, {report['threads']} threads)")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row(f"step latency p50 / p95 ({tokens} tokens)", f"{report['step_us']['p50']:.1f} / {report['step_us']['p95']:.1f} µs")
     for length, rate in report["prefill_tokens_per_s"].items():
         table.add_row(f"prefill T={length}", f"{rate:,.0f} tokens/s")
     table.add_row("state", f"{memory['state_bytes']:,} B")
+    table.add_row("step scratch (preallocated workspace)", f"{memory['scratch_bytes']:,} B")
     table.add_row("compiled libraries (weights baked in)", f"{memory['library_bytes']:,} B")
     table.add_row("resident after warm-up / after stream", f"{memory['rss_after_warmup_kb']:,} / {memory['rss_after_stream_kb']:,} kB")
     table.add_row("process peak resident", f"{memory['peak_rss_kb']:,} kB")

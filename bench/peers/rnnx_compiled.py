@@ -27,7 +27,7 @@ def prepare(ctx) -> dict:
 
 class Runner:
     def __init__(self, spec: dict, threads: int):
-        self.session = Session(spec["artifact"])
+        self.session = Session(spec["artifact"], threads=threads)
 
     def reset(self) -> None:
         self.session.reset()

@@ -2,8 +2,11 @@
 dense layers, so rnnx's own go between legalization and lowering; once memory is planned, a static
 function's allocations move out of it (`lift_workspace`), so that a step allocates nothing."""
 import tvm
+from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu
 
+from .fast_math import FAST_MATH
+from .loop_schedules import schedule_loops
 from .schedules import schedule_dense
 from .workspace import lift_workspace
 
@@ -11,8 +14,8 @@ from .workspace import lift_workspace
 def stages(target: tvm.target.Target) -> dict[str, list]:
     return {
         "dispatch": cpu.library_dispatch_passes(target),
-        "legalize": cpu.legalize_passes(target),
-        "schedule": [schedule_dense(target)],
+        "legalize": [relax.transform.LegalizeOps(FAST_MATH), *cpu.legalize_passes(target)[1:]],
+        "schedule": [schedule_dense(target), schedule_loops(target)],
         "lower": cpu.dataflow_lower_passes(target),
         "finalize": _after("LowerAllocTensor", cpu.finalize_passes(target), lift_workspace),
     }

@@ -27,6 +27,7 @@ from tvm.ir import TensorLoad  # what a TIR buffer load is in 0.27
 from tvm.target.codegen import llvm_cpu_has_features
 
 SPATIAL, REDUCE = 0, 2  # IterVar.iter_type
+PARALLEL_MIN_MACS = 1 << 16  # a matrix-vector kernel smaller than this runs on one core (see schedule_dense)
 _log = logging.getLogger(__name__)
 
 
@@ -101,10 +102,11 @@ def _schedule(func: tirx.PrimFunc, lanes: int, cores: int) -> tirx.PrimFunc | No
     free = [int(i) for i in func.attrs.get("layout_free_buffers", [])]
     if not any(func.params[i].same_as(weight) for i in free):
         weight = None  # not bound to a constant: keep its layout
-    *rows, _, _ = sch.get_loops(red)
+    *rows, n, k = sch.get_loops(red)
     try:
         if all(isinstance(e, tirx.IntImm) and int(e) == 1 for e in (sch.get(r).extent for r in rows)):
-            _schedule_matvec(sch, red, weight, lanes, cores > 1)
+            macs = int(sch.get(n).extent) * int(sch.get(k).extent)
+            _schedule_matvec(sch, red, weight, lanes, cores > 1 and macs >= PARALLEL_MIN_MACS)
         else:
             _schedule_matmul(sch, red, weight, lanes, cores)
     except s_tir.ScheduleError as e:  # an epilogue the primitives refuse: leave the function as it was
@@ -194,10 +196,10 @@ def _schedule_matvec(sch, red, weight, lanes: int, parallel: bool) -> None:
 def _schedule_matmul(sch, red, weight, lanes: int, cores: int) -> None:
     # mr rows x 2 vectors of accumulators, plus 2 weight vectors and a broadcast, fit 32 vector registers
     # (AVX-512, NEON) with mr = 8 and 16 (AVX2, SSE) with mr = 6. Row blocks of mc rows reuse each
-    # K x nr weight panel from L2.
+    # K x nr weight panel from L2; mc is as large as keeps the block's rows of x within 512 KB of L2.
     mr, nr = (8 if lanes == 16 else 6), 2 * lanes
-    mc = 8 * mr
-    *rows, n, _ = sch.get_loops(red)
+    *rows, n, k = sch.get_loops(red)
+    mc = mr * max(1, (1 << 19) // (4 * int(sch.get(k).extent) * mr))
     # Pad the rows to a multiple of mr (x is copied into a zero-padded block; result rows past T are
     # dropped) so that the accumulating block has no `row < T` predicate: conditional stores keep LLVM
     # from holding the accumulators in registers across the K loop (3x slower).

@@ -83,20 +83,21 @@ def _chunked(shapes, attrs, name):
                state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
         T.func_attr({"global_symbol": name, "tir.noalias": True})
         g = T.decl_buffer((B, L, H), F32, data=decay.data, strides=dstrides)
-        # one block, zero-padded to C tokens
-        qs = T.alloc_buffer((C, Dk), F32)       # Q
-        qe = T.alloc_buffer((C, Dk), F32)       # Q ⊙ e^{b_t}: reads the state before the block
-        kt = T.alloc_buffer((Dk, C), F32)       # Kᵀ
-        kw = T.alloc_buffer((Dk, C), F32)       # (K ⊙ e^{suffix})ᵀ: the block's state increment
-        vs = T.alloc_buffer((C, Dv), F32)       # V
-        gb = T.alloc_buffer((C,), F32)          # the block's log decays (0 in the padding)
-        eb = T.alloc_buffer((C,), F32)          # e^{b_t}, b_t = g_0 + ... + g_t
-        dm = T.alloc_buffer((C, C), F32)        # Γ[t, s] = exp(g_{s+1} + ... + g_t), 0 above the diagonal
-        p = T.alloc_buffer((C, C), F32)         # (Q Kᵀ) ⊙ Γ
-        ob = T.alloc_buffer((C, Dv), F32)       # the block's output
-        run = T.alloc_buffer((1,), F32)
         length = T.Cast("int32", L)  # token indices in int32, like the loops over a block
-        for b, h in T.grid(B, H):
+        for bh in T.parallel(B * H):  # heads are independent: one per task, each with its own scratch
+            b, h = bh // H, bh % H
+            # one block, zero-padded to C tokens
+            qs = T.alloc_buffer((C, Dk), F32)       # Q
+            qe = T.alloc_buffer((C, Dk), F32)       # Q ⊙ e^{b_t}: reads the state before the block
+            kt = T.alloc_buffer((Dk, C), F32)       # Kᵀ
+            kw = T.alloc_buffer((Dk, C), F32)       # (K ⊙ e^{suffix})ᵀ: the block's state increment
+            vs = T.alloc_buffer((C, Dv), F32)       # V
+            gb = T.alloc_buffer((C,), F32)          # the block's log decays (0 in the padding)
+            eb = T.alloc_buffer((C,), F32)          # e^{b_t}, b_t = g_0 + ... + g_t
+            dm = T.alloc_buffer((C, C), F32)        # Γ[t, s] = exp(g_{s+1} + ... + g_t), 0 above the diagonal
+            p = T.alloc_buffer((C, C), F32)         # (Q Kᵀ) ⊙ Γ
+            ob = T.alloc_buffer((C, Dv), F32)       # the block's output
+            run = T.alloc_buffer((1,), F32)
             s = T.decl_buffer((Dk, Dv), F32, data=state.data, elem_offset=(b * H + h) * (Dk * Dv))
             for n in range((length + (C - 1)) // C):
                 n_t = T.min(C, length - n * C)  # tokens in this block

@@ -31,12 +31,13 @@ def set_threads(threads: int | None = None) -> int:
 
 
 def _entry(vm: VirtualMachine):
-    """`main` of a compiled graph, given its workspace when the compiler lifted one (the static step graph)."""
+    """(`main` of a compiled graph, its workspace or None): the compiler lifts one from static graphs (the
+    step), and `main` then takes it as its last argument."""
     main = vm["main"]
     if not vm.module.implements_function("main" + WORKSPACE_SUFFIX):
-        return main
+        return main, None
     workspace = vm["main" + WORKSPACE_SUFFIX]()
-    return lambda *args: main(*args, workspace)
+    return (lambda *args: main(*args, workspace)), workspace
 
 
 class Session:
@@ -47,8 +48,10 @@ class Session:
         check_runnable_here(target["name"], target["arch"], target["cpu_flags"])
         self.threads = set_threads(threads)
         device = tvm.cpu()
-        self._main = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
-                      for kind, lib in self.manifest["libraries"].items()}
+        entries = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
+                   for kind, lib in self.manifest["libraries"].items()}
+        self._main = {kind: main for kind, (main, _) in entries.items()}
+        self._workspaces = [w for _, w in entries.values() if w is not None]
         self.layout = self.manifest["state"]
         with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
             self._initial = [initial[s["name"]] for s in self.layout]
@@ -64,6 +67,15 @@ class Session:
     def state_bytes(self) -> int:
         """Bytes of recurrent state this session holds: fixed at compile time, whatever the stream length."""
         return sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in self.layout)
+
+    @property
+    def workspace_bytes(self) -> int:
+        """Bytes of the step's preallocated intermediates and outputs (views into a few storages)."""
+        extents = {}
+        for view in (np.from_dlpack(t) for w in self._workspaces for t in w):
+            start = view.__array_interface__["data"][0]
+            extents[start] = max(extents.get(start, 0), view.nbytes)  # views of one storage start at its base
+        return sum(extents.values())
 
     def reset(self) -> None:
         """Back to the state before any token, in the same buffers."""
