@@ -1,6 +1,11 @@
-"""The compile pipeline: a short list of named pass lists. TVM's CPU pipeline applies no schedules to
-dense layers, so rnnx's own go between legalization and lowering; once memory is planned, a static
-function's allocations move out of it (`lift_workspace`), so that a step allocates nothing."""
+"""The compile pipeline: a short list of named pass lists, TVM's CPU pipeline with rnnx's additions.
+
+- legalize: `exp` and `sigmoid` as vectorisable arithmetic (`fast_math`) instead of libm calls;
+- schedule: TVM's CPU pipeline schedules nothing, so rnnx's dense schedules (`schedules`) and loop
+  schedules for everything else (`loop_schedules`) go between legalization and lowering;
+- finalize: once memory is planned, a static function's allocations move out of it (`workspace`), so
+  that a step allocates nothing.
+"""
 import tvm
 from tvm import relax
 from tvm.relax.backend.cpu_generic import pipeline as cpu

@@ -9,6 +9,7 @@ Threads: TVM's runtime uses half the CPUs on x86 unless told (it assumes hyper-t
 sets the number of worker threads itself: `threads`, else $TVM_NUM_THREADS, else every CPU this process
 may run on.
 """
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -30,14 +31,16 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-def _entry(vm: VirtualMachine):
-    """(`main` of a compiled graph, its workspace or None): the compiler lifts one from static graphs (the
-    step), and `main` then takes it as its last argument."""
-    main = vm["main"]
+def _entry(vm: VirtualMachine) -> tuple:
+    """(`main` of a compiled graph, the arguments it takes after its inputs): the compiler lifts a
+    workspace out of static graphs (the step), which `main` then takes as its last argument."""
     if not vm.module.implements_function("main" + WORKSPACE_SUFFIX):
-        return main, None
-    workspace = vm["main" + WORKSPACE_SUFFIX]()
-    return (lambda *args: main(*args, workspace)), workspace
+        return vm["main"], ()
+    return vm["main"], (vm["main" + WORKSPACE_SUFFIX](),)
+
+
+def _address(x: np.ndarray) -> int:
+    return x.__array_interface__["data"][0]
 
 
 class Session:
@@ -48,16 +51,18 @@ class Session:
         check_runnable_here(target["name"], target["arch"], target["cpu_flags"])
         self.threads = set_threads(threads)
         device = tvm.cpu()
-        entries = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
-                   for kind, lib in self.manifest["libraries"].items()}
-        self._main = {kind: main for kind, (main, _) in entries.items()}
-        self._workspaces = [w for _, w in entries.values() if w is not None]
+        self._main = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
+                      for kind, lib in self.manifest["libraries"].items()}
         self.layout = self.manifest["state"]
         with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
             self._initial = [initial[s["name"]] for s in self.layout]
         self._state = [tvm.runtime.tensor(x.copy(), device) for x in self._initial]
         self._token = tvm.runtime.tensor(np.zeros((self.batch_size, 1), np.int64), device)
         self._token_in = np.from_dlpack(self._token)  # a numpy view: writing it sets the step's input
+        main, workspace = self._main["step"]
+        # the step's arguments never change (the state is updated in place), so they are bound once
+        self._step = functools.partial(main, self._token, *self._state, *workspace)
+        self._step_logits = None  # a view of the step's logits, once seen to live in its workspace
 
     @property
     def batch_size(self) -> int:
@@ -72,10 +77,13 @@ class Session:
     def workspace_bytes(self) -> int:
         """Bytes of the step's preallocated intermediates and outputs (views into a few storages)."""
         extents = {}
-        for view in (np.from_dlpack(t) for w in self._workspaces for t in w):
-            start = view.__array_interface__["data"][0]
+        for view in self._workspace_views():
+            start = _address(view)
             extents[start] = max(extents.get(start, 0), view.nbytes)  # views of one storage start at its base
         return sum(extents.values())
+
+    def _workspace_views(self) -> list[np.ndarray]:
+        return [np.from_dlpack(t) for _, workspace in self._main.values() for w in workspace for t in w]
 
     def reset(self) -> None:
         """Back to the state before any token, in the same buffers."""
@@ -91,12 +99,18 @@ class Session:
     def step(self, token) -> np.ndarray:
         """One token per sequence (an int or `(B,)`); returns logits `(B, vocab)`."""
         self._token_in[:, 0] = token
-        # the logits live in the step's workspace, overwritten by the next step: hand out a copy
-        return np.from_dlpack(self._run("step", self._token))[:, 0].copy()
+        if self._step_logits is not None:
+            self._step()
+            return self._step_logits[:, 0].copy()
+        logits = np.from_dlpack(self._step()[0])
+        if _address(logits) in {_address(view) for view in self._workspace_views()}:
+            self._step_logits = logits  # the same buffer at every step, overwritten: hand out copies
+        return logits[:, 0].copy()
 
     def _run(self, kind: str, tokens):
         # the kernels update the state in place: the outputs after the logits are self._state's buffers
-        return self._main[kind](tokens, *self._state)[0]
+        main, workspace = self._main[kind]
+        return main(tokens, *self._state, *workspace)[0]
 
     @property
     def state(self) -> dict[str, np.ndarray]:

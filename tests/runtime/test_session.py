@@ -32,7 +32,8 @@ def test_compiled_graphs_return_the_state_buffers_they_were_given(artifact):
     session = Session(artifact)
     state = [_address(t) for t in session._state]
     for kind, tokens in (("step", session._token), ("prefill", tvm.runtime.tensor(np.arange(70)[None]))):
-        _, *present = session._main[kind](tokens, *session._state)
+        main, workspace = session._main[kind]
+        _, *present = main(tokens, *session._state, *workspace)
         assert [_address(t) for t in present] == state, kind
 
 
@@ -135,3 +136,11 @@ def test_loading_checks_hashes_and_target(artifact, tmp_path, monkeypatch):
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
     with pytest.raises(RnnxError, match=r"artifact for target host \(x86_64\) cannot run on this aarch64 machine"):
         Session(artifact)
+
+
+def test_step_hands_out_logits_the_next_step_does_not_overwrite(artifact):
+    session = Session(artifact)
+    first = session.step(1)
+    kept = first.copy()
+    session.step(2)
+    np.testing.assert_array_equal(first, kept)
