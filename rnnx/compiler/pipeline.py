@@ -22,7 +22,7 @@ def stages(target: tvm.target.Target) -> dict[str, list]:
         "legalize": [relax.transform.LegalizeOps(FAST_MATH), *cpu.legalize_passes(target)[1:]],
         "schedule": [schedule_dense(target), schedule_loops(target)],
         "lower": cpu.dataflow_lower_passes(target),
-        "finalize": _after("LowerAllocTensor", cpu.finalize_passes(target), lift_workspace),
+        "finalize": _after("KillAfterLastUse", cpu.finalize_passes(target), lift_workspace),
     }
 
 
