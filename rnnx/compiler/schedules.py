@@ -195,10 +195,13 @@ def _schedule_matvec(sch, red, weight, lanes: int, parallel: bool) -> None:
 
 def _schedule_matmul(sch, red, weight, lanes: int, cores: int) -> None:
     # mr rows x 2 vectors of accumulators, plus 2 weight vectors and a broadcast, fit 32 vector registers
-    # (AVX-512, NEON) with mr = 8 and 16 (AVX2, SSE) with mr = 6. Row blocks of mc rows reuse each
-    # K x nr weight panel from L2; mc is as large as keeps the block's rows of x within 512 KB of L2.
-    mr, nr = (8 if lanes == 16 else 6), 2 * lanes
+    # (AVX-512, NEON) with mr = 8 and 16 (AVX2, SSE) with mr = 6. An N that 2 vectors do not divide but 3
+    # do (ref-small-gdn's 2064 projection columns) takes 3, with mr = 8 and 4: a tile that divides N
+    # packs its weights and needs no predicated tail. Row blocks of mc rows reuse each K x nr weight panel
+    # from L2; mc is as large as keeps the block's rows of x within 512 KB of L2.
     *rows, n, k = sch.get_loops(red)
+    vectors = next((v for v in (2, 3) if int(sch.get(n).extent) % (v * lanes) == 0), 2)
+    mr, nr = (8 if lanes == 16 else 6 if vectors == 2 else 4), vectors * lanes
     mc = mr * max(1, (1 << 19) // (4 * int(sch.get(k).extent) * mr))
     # Pad the rows to a multiple of mr (x is copied into a zero-padded block; result rows past T are
     # dropped) so that the accumulating block has no `row < T` predicate: conditional stores keep LLVM

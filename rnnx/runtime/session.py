@@ -23,10 +23,18 @@ from ..targets import check_runnable_here
 from .artifact import INITIAL_STATE, WORKSPACE_SUFFIX, read_artifact
 
 
+_ASKED = os.environ.get("TVM_NUM_THREADS")  # the user's choice, before set_threads rewrites the variable
+
+
 def set_threads(threads: int | None = None) -> int:
-    """Size TVM's worker pool (process-wide: every pool made from now on, and the calling thread's now)."""
-    threads = threads or int(os.environ.get("TVM_NUM_THREADS") or len(os.sched_getaffinity(0)))
-    os.environ["TVM_NUM_THREADS"] = str(threads)  # TVM's runtime reads it when it sizes a pool
+    """Use `threads` of TVM's workers (else $TVM_NUM_THREADS as it was at import, else every CPU we may run
+    on) in the calling thread's pool and in every pool made from now on. TVM sizes a pool once, from
+    $TVM_NUM_THREADS, and can then use fewer workers but not more, so the variable is set to the larger
+    of the request and the CPU count. (In TVM 0.27 a pool told to use fewer workers does not always use
+    more again when told: a process that needs both counts should ask for the larger one first.)"""
+    cpus = len(os.sched_getaffinity(0))
+    threads = threads or int(_ASKED or cpus)
+    os.environ["TVM_NUM_THREADS"] = str(max(threads, cpus))
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # 1: all cores of the biggest kind
     return threads
 
