@@ -11,7 +11,6 @@ Run from the repository root, with rnnx installed (`pip install -e .`); several 
 Writes chunk_scaling.json and chunk_scaling.md to --out and prints the markdown table.
 """
 import argparse
-import json
 import math
 import os
 import re
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 
 from rnnx.ops import OPS, aaren, decay_linear_attention, gated_delta_rule, sliding_window_attention
 from rnnx.ops.footprint import Footprint
+from report import write_results
 
 B, H, D, CHUNK_SIZE, WINDOW = 1, 2, 64, 64, 256
 MODES = ("chunk", "parallel")
@@ -137,11 +137,6 @@ def machine() -> dict:
                 threads=torch.get_num_threads())
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Readers never see a half-written file: os.replace within one directory is atomic."""
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def main() -> None:
@@ -159,9 +154,7 @@ def main() -> None:
     config = dict(B=B, H=H, D=D, dtype="float32", chunk_size=CHUNK_SIZE, window=WINDOW, warmup_T=WARMUP_T)
     report = dict(machine=machine(), config=config, results=[r for rows in runs for r in rows],
                   growth_exponents=exponents)
-    os.makedirs(args.out, exist_ok=True)
-    write_atomically(os.path.join(args.out, "chunk_scaling.json"), json.dumps(report, indent=2) + "\n")
-    write_atomically(os.path.join(args.out, "chunk_scaling.md"), table)
+    write_results(args.out, "chunk_scaling", report, table)
     print(table)
 
 

@@ -22,7 +22,6 @@ seconds and is timed once):
 Writes dense_kernels.json and dense_kernels.md to --out and prints the markdown table.
 """
 import argparse
-import json
 import os
 import re
 import time
@@ -37,6 +36,7 @@ from tvm.target.codegen import llvm_get_system_cpu
 
 from rnnx.compiler.schedules import schedule_dense, vector_lanes
 from rnnx.runtime.session import set_threads
+from report import write_results
 
 SIZES = [(128, 512), (512, 128), (512, 2048), (2048, 512), (512, 256)]  # (K, N) of ref-tiny, ref-small layers
 ROWS = [1, 4096]
@@ -141,11 +141,6 @@ def machine(cores: int) -> dict:
                 tvm=tvm.__version__, torch_mm_1_thread_gflops=torch_gflops())
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Readers never see a half-written file: os.replace within one directory is atomic."""
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 def table(rows: list[dict], m: dict) -> str:
@@ -189,9 +184,7 @@ def main() -> None:
     m["load_average"] = [load_before[0], os.getloadavg()[0]]
     text = table(rows, m)
     report = dict(machine=m, unit="GFLOP/s", results=rows)
-    os.makedirs(args.out, exist_ok=True)
-    write_atomically(os.path.join(args.out, "dense_kernels.json"), json.dumps(report, indent=2) + "\n")
-    write_atomically(os.path.join(args.out, "dense_kernels.md"), text)
+    write_results(args.out, "dense_kernels", report, text)
     print(text)
 
 

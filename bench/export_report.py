@@ -8,7 +8,6 @@ graphs in onnxruntime (the reference evaluator for `standard`) against PyTorch, 
 `--stream` steps for drift (the reference evaluator streams `--stream / 10`: it is pure Python).
 """
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from rnnx.export import FLAVORS, export_model
 from rnnx.models import CONFIGS
 from rnnx.verify import verify_export
+from report import write_results
 
 
 def measure(config: str, flavor: str, stream: int, workdir: Path) -> dict:
@@ -42,10 +42,6 @@ def table(rows: list[dict]) -> str:
                                 "reference value; a check passes at 1e-5 + 1e-5 · max|reference| (fp32).\n")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main():
@@ -62,8 +58,7 @@ def main():
             for flavor in args.flavors:
                 rows.append(measure(config, flavor, args.stream, Path(workdir)))
                 print(table(rows[-1:]).splitlines()[2], flush=True)
-    write_atomic(args.out / "export_report.json", json.dumps({"cpu_count": os.cpu_count(), "rows": rows}, indent=2))
-    write_atomic(args.out / "export_report.md", table(rows))
+    write_results(args.out, "export_report", {"cpu_count": os.cpu_count(), "rows": rows}, table(rows))
     print(table(rows))
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from peers import RUNTIMES, Context, Unavailable, load
 from peers import floor as floor_
 from peers.measure import run_job
+from report import write_atomically, write_results
 
 WORKER_TIMEOUT_S = 3600
 # Table rows: (label, runtime, thread counts it may use). A row's figures are its best run among those
@@ -212,10 +213,6 @@ def machine() -> dict:
             **{p: version(p) for p in ("torch", "onnxruntime", "executorch", "apache-tvm")}}
 
 
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -242,7 +239,7 @@ def main() -> None:
             # after each config, so that a long run that fails late keeps what it measured
             write_atomically(args.out / "step_latency.json", json.dumps(results, indent=2) + "\n")
     table = markdown(results, args.lengths)
-    write_atomically(args.out / "step_latency.md", table)
+    write_results(args.out, "step_latency", results, table)
     print(table)
 
 
