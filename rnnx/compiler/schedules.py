@@ -47,11 +47,12 @@ def schedule_dense(target: tvm.target.Target, pack_weights: bool = True) -> tvm.
     pack_weights: pack the weights bound to constants (rnnx bakes them in). A weight passed as a function
     input (num_input) would be repacked at every call: build such modules with pack_weights=False.
 
-    Every kernel splits its N tiles over the cores, matrix-vector ones too, however small: TVM's pool
-    splits them the same way at every call, so each core keeps its share of a layer's weights in its own
-    L2 from one step to the next (ref-tiny's 1.8 MB of weights fit the two cores' L2 halves, not one),
-    and a warm pool's workers spin, so a launch costs little (ref-tiny step, 2 cores: 30 us with every
-    matrix-vector product split, 90 us with none)."""
+    Every kernel splits its N tiles over the cores, matrix-vector ones too from PARALLEL_MIN_MACS
+    multiply-adds: TVM's pool splits them the same way at every call, so each core keeps its share of a
+    layer's weights in its own L2 from one step to the next (ref-tiny's 1.8 MB of weights fit the two
+    cores' L2 halves, not one), and a warm pool's workers spin, so a launch costs about 1 us (ref-tiny
+    step, 2 cores: 30 us with every matrix-vector product split, 90 us with none). Below that size
+    (ref-tiny's 128 x 128 and 128 x 256 layers) the launch costs more than the split saves."""
     lanes = vector_lanes(target)
     cores = int(target.attrs.get("num-cores", 1))
 

@@ -56,23 +56,18 @@ def _lift(name: str, func: relax.Function):
     entries, index = {}, {}                                      # workspace-side key -> position; var -> it
     for b in bindings:
         value = b.value
-        if _is(value, _ALLOC_TENSOR):
-            value = relax.Call(value.op, [fresh.get(a, a) for a in value.args], value.attrs, value.ty_args)
-        elif _is(value, _RESHAPE) and value.args[0] in fresh and _static(value.args[1]):
-            value = relax.Call(value.op, [fresh[value.args[0]], value.args[1]], value.attrs, value.ty_args)
-        elif isinstance(value, relax.Var) and value in fresh:
+        if isinstance(value, relax.Var) and value in fresh:
             fresh[b.var] = fresh[value]  # an alias of a view
             continue
-        else:
+        if not (_is(value, _ALLOC_TENSOR) or _is(value, _RESHAPE) and value.args[0] in fresh and _static(value.args[1])):
             continue
+        value = relax.Call(value.op, [fresh.get(a, a) for a in value.args], value.attrs, value.ty_args)
         key = str(value)  # equal text: the same view of the same storage
         if key not in entries:
             entries[key] = len(entries)
             maker.append(relax.VarBinding(relax.Var(b.var.name, b.var.ty), value))
-            fresh[b.var] = maker[-1].var
-        else:
-            fresh[b.var] = maker[len(storages) + entries[key]].var
         index[b.var] = entries[key]
+        fresh[b.var] = maker[len(storages) + entries[key]].var
     views = maker[len(storages):]
     maker_fn = relax.Function([], relax.SeqExpr([relax.BindingBlock(maker)], relax.Tuple([v.var for v in views])),
                               relax.TupleType([v.var.ty for v in views]), is_pure=False).with_attrs(
