@@ -75,12 +75,18 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
                    steps: int = typer.Option(32, min=1, help="Steps after the prefill."),
                    stream: int = typer.Option(1000, min=0, help="Length of the step stream checked for drift."),
                    seed: int = typer.Option(0, help="Seed of the test tokens."),
+                   emulate: bool = typer.Option(False, "--emulate", help="Run an artifact's own program for its "
+                                                "target under the target's emulator (qemu) instead."),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Check an export or artifact against PyTorch (and an artifact against onnxruntime too): prefill, steps,
-    prefill + steps, long stream. Exit 1 on a failure."""
-    from .verify import verify
+    prefill + steps, long stream. With --emulate, an artifact for another machine runs under its emulator.
+    Exit 1 on a failure."""
+    from .verify import verify, verify_emulated
 
-    backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
+    if emulate:
+        backend, checks = verify_emulated(path, prompt=prompt, steps=steps, seed=seed)
+    else:
+        backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
     passed = all(c.passed for c in checks)
     if as_json:
         print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
@@ -110,18 +116,25 @@ def compile_command(export: Path = typer.Argument(..., help="An export directory
     manifest = compile_export(export, target, out)
     console.print(f"compiled {export} for {manifest['target']['name']} to {out} in {time.perf_counter() - start:.1f} s; "
                   f"state {manifest['state_bytes']:,} bytes", highlight=False)
+    for kind, command in manifest.get("link", {}).items():
+        console.print(f"{kind}: no linker for the target here; link it with: {command}", highlight=False, markup=False)
 
 
 @app.command("targets")
-def targets_command():
-    """List the compile targets."""
-    from .targets import TARGETS
+def targets_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
+    """List the compile targets: what each runs on, how it is packaged and emulated, and what it needs."""
+    from .targets import TARGETS, describe
 
+    rows = [describe(t) for t in TARGETS.values()]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
     table = Table(title="rnnx targets")
-    for column in ("target", "runs on", "TVM target"):
+    for column in ("target", "runs on", "runtime · packaging", "emulated here by", "RPC key", "needs installed"):
         table.add_column(column)
-    for t in TARGETS.values():
-        table.add_row(t.name, t.description, escape(json.dumps(t.tvm)))
+    for r in rows:
+        table.add_row(r["name"], r["description"], f"{r['runtime']} · {r['packaging']}", r["emulator"] or "-",
+                      r["rpc_key"] or "-", escape("\n".join(r["needs"]) or "-"))
     console.print(table)
 
 

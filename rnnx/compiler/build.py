@@ -1,19 +1,21 @@
 """`rnnx compile`: an export directory -> an artifact directory for one target.
 
-The artifact holds `prefill.so` and `step.so` (the weights baked in as constants), the initial state,
-a copy of the export it came from, and `artifact.json`: the target and TVM version, the state layout and
-the sha256 of every file. It is
-written to a temporary directory and renamed into place.
+The artifact holds `prefill.so` and `step.so` (the weights baked in as constants; cross-compiled with the
+target's toolchain, or for Android without an NDK a tar of objects and the command that links them), the
+initial state, a copy of the export it came from, and `artifact.json`: the target and TVM version, the
+state layout and the sha256 of every file. It is written to a temporary directory and renamed into place.
 """
 import json
 import platform
 import shutil
+import tarfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 import tvm
 from tvm import relax
+from tvm.support import cc
 
 from .. import __version__
 from ..export.manifest import read_manifest
@@ -28,15 +30,16 @@ def compile_export(export_dir: Path, target_name: str, out: Path) -> dict:
     """Compile both graphs of an export for `target_name` into the artifact directory `out`."""
     manifest = read_manifest(export_dir)
     target = get_target(target_name)
+    if target.toolchain and target.packaging != "objects":  # before any work; objects need no linker here
+        target.toolchain.require()
     check_output(out, ARTIFACT_MANIFEST)
     tvm_target = tvm.target.Target(target.resolved())
     with atomic_directory(out, ARTIFACT_MANIFEST) as tmp:
-        libraries = {}
+        libraries, link = {}, {}
         for kind, graph in manifest["graphs"].items():
             module = import_onnx(onnx.load(Path(export_dir) / graph["file"]))
             executable = relax.build(module, target=tvm_target, relax_pipeline=pipeline(tvm_target), exec_mode="compiled")
-            executable.export_library(str(tmp / f"{kind}.so"))
-            libraries[kind] = f"{kind}.so"
+            libraries[kind], link[kind] = _export_library(executable, kind, target, tmp)
         _write_initial_state(Path(export_dir) / manifest["graphs"]["prefill"]["file"], manifest["state"], tmp / INITIAL_STATE)
         shutil.copytree(export_dir, tmp / EXPORT_COPY)  # the graphs it came from: verify runs them in onnxruntime
         content = {
@@ -50,10 +53,23 @@ def compile_export(export_dir: Path, target_name: str, out: Path) -> dict:
             "state": manifest["state"],
             "state_bytes": manifest["state_bytes"],
             "libraries": libraries,
+            **({"link": link} if any(link.values()) else {}),
             "files": {name: sha256(tmp / name) for name in [*libraries.values(), INITIAL_STATE]},
         }
         (tmp / ARTIFACT_MANIFEST).write_text(json.dumps(content, indent=2, default=str) + "\n")
         return content
+
+
+def _export_library(executable, kind: str, target, tmp: Path) -> tuple[str, str | None]:
+    """Write `kind`'s library for the target: (file name, the command that still has to link it, if any)."""
+    compiler = target.toolchain and target.toolchain.find()
+    if target.packaging == "objects" and compiler is None:
+        executable.export_library(str(tmp / f"{kind}.tar"))
+        objects = " ".join(tarfile.open(tmp / f"{kind}.tar").getnames())
+        return f"{kind}.tar", (f"tar xf {kind}.tar && {target.toolchain.cxx} -shared -fPIC -o {kind}.so {objects}"
+                               f"  # {target.toolchain.cxx}: in $ANDROID_NDK_HOME/toolchains/llvm/prebuilt/linux-x86_64/bin")
+    executable.export_library(str(tmp / f"{kind}.so"), **({"fcompile": cc.cross_compiler(compiler)} if compiler else {}))
+    return f"{kind}.so", None
 
 
 def _write_initial_state(prefill: Path, layout: list[dict], path: Path) -> None:

@@ -1,9 +1,40 @@
-"""The target registry: a name a user knows -> how to compile for it. Targets are data: a board is one entry."""
+"""The target registry: a name a user knows -> how to compile for it, package it, emulate it here and find
+it over RPC. Targets are data: a board is one entry.
+
+Two runtimes:
+- "vm": the Relax VM in TVM's runtime library (`prefill.so`, `step.so`), for Linux boards TVM ships a
+  runtime for (x86-64, aarch64);
+- "static": the step as C calling the compiled kernels, with one static arena planned at compile time and
+  no TVM runtime at all: riscv64 (PyPI has no riscv64 TVM runtime) and microcontrollers.
+"""
 import os
 import platform
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import RnnxError
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A cross toolchain: the compiler driver rnnx calls and the Debian package that provides it."""
+    cc: str
+    cxx: str
+    install: str                 # how to get it: "apt-get install <Debian packages>", or where it comes from
+    sysroot: str | None = None   # the target's libc, for qemu-user's -L
+
+    def find(self, tool: str | None = None) -> str | None:
+        """The path of `tool` (default: the C++ driver) on $PATH, or in $ANDROID_NDK_HOME's LLVM toolchain."""
+        ndk = Path(os.environ.get("ANDROID_NDK_HOME", "/nonexistent")) / "toolchains/llvm/prebuilt/linux-x86_64/bin"
+        return shutil.which(tool or self.cxx) or shutil.which(tool or self.cxx, path=str(ndk))
+
+    def require(self, tool: str | None = None) -> str:
+        """`find`, or a clear error naming what to install."""
+        path = self.find(tool)
+        if path is None:
+            raise RnnxError(f"cross compiler {tool or self.cxx} not found; to install it: {self.install}")
+        return path
 
 
 @dataclass(frozen=True)
@@ -13,6 +44,13 @@ class Target:
     tvm: dict                      # TVM target dict ("host" fills in this machine's CPU when compiling)
     arch: str                      # machine architecture the code runs on (platform.machine() there)
     cpu_flags: tuple[str, ...] = field(default_factory=tuple)  # /proc/cpuinfo flags the code needs
+    runtime: str = "vm"            # "vm" | "static" (see the module docstring)
+    toolchain: Toolchain | None = None  # None: this machine's own compiler
+    packaging: str = "library"     # "library": shared objects; "objects": a tar of objects + link command;
+                                   # "c-bundle": C sources, kernel objects and weights for a firmware build
+    emulator: tuple[str, ...] = ()  # argv prefix that runs the target's programs on this machine
+    rpc_key: str | None = None     # the key its RPC server registers with a tracker
+    memory: dict | None = None     # {"ram": bytes, "flash": bytes} of a microcontroller
 
     def resolved(self) -> dict:
         """The TVM target dict for compiling now: `host` becomes this machine's CPU and core count."""
@@ -28,6 +66,10 @@ class Target:
             return list(self.cpu_flags)
         return sorted(f for f in _cpu_flags() if f.startswith(_VECTOR_ISA))
 
+    def needs(self) -> list[str]:
+        """What must be installed here to compile for, and to emulate, this target."""
+        return [p for p in (self.toolchain and self.toolchain.install, _emulator_package(self.emulator)) if p]
+
 
 _VECTOR_ISA = ("sse", "ssse3", "avx", "fma", "f16c", "asimd", "sve", "neon")
 
@@ -35,7 +77,8 @@ _VECTOR_ISA = ("sse", "ssse3", "avx", "fma", "f16c", "asimd", "sve", "neon")
 def check_runnable_here(name: str, arch: str, flags: list[str]) -> None:
     """Raise if code compiled for target `name` (`arch`, needing CPU `flags`) cannot run on this machine."""
     if platform.machine() != arch:
-        raise RnnxError(f"artifact for target {name} ({arch}) cannot run on this {platform.machine()} machine")
+        raise RnnxError(f"artifact for target {name} ({arch}) cannot run on this {platform.machine()} machine: "
+                        f"run it on the board, or here with `rnnx verify --emulate`")
     missing = [f for f in flags if f not in _cpu_flags()]
     if missing:
         raise RnnxError(f"artifact for target {name} needs CPU features this machine lacks: {', '.join(missing)}")
@@ -49,12 +92,87 @@ def _cpu_flags() -> set[str]:
     return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
 
 
+def _emulator_package(emulator: tuple[str, ...]) -> str | None:
+    if not emulator:
+        return None
+    return "apt-get install " + ("qemu-system-arm" if emulator[0].startswith("qemu-system") else "qemu-user")
+
+
+def _debian(cc: str, cxx: str, packages: str, sysroot: str | None = None) -> Toolchain:
+    return Toolchain(cc, cxx, f"apt-get install {packages}", sysroot)
+
+
+AARCH64 = _debian("aarch64-linux-gnu-gcc", "aarch64-linux-gnu-g++", "g++-aarch64-linux-gnu", "/usr/aarch64-linux-gnu")
+RISCV64 = _debian("riscv64-linux-gnu-gcc", "riscv64-linux-gnu-g++", "g++-riscv64-linux-gnu", "/usr/riscv64-linux-gnu")
+ARM_NONE_EABI = _debian("arm-none-eabi-gcc", "arm-none-eabi-g++", "gcc-arm-none-eabi libnewlib-arm-none-eabi")
+RISCV_ELF = _debian("riscv64-unknown-elf-gcc", "riscv64-unknown-elf-g++", "gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf")
+# Optional: without it an Android artifact is a tar of objects plus the one command that links them.
+ANDROID_NDK = Toolchain("aarch64-linux-android24-clang", "aarch64-linux-android24-clang++",
+                        "the Android NDK, with $ANDROID_NDK_HOME set (optional)")
+
+_QEMU_AARCH64 = ("qemu-aarch64", "-L", AARCH64.sysroot)
+_QEMU_RISCV64 = ("qemu-riscv64", "-L", RISCV64.sysroot)
+# Cortex-M boards run a bare-metal ELF; semihosting gives it the host's files and exit code.
+_QEMU_MPS = ("qemu-system-arm", "-nographic", "-semihosting-config", "enable=on,target=native", "-kernel")
+
+
+def _aarch64_board(name: str, description: str, cpu: str, cores: int, key: str) -> "Target":
+    return Target(name, description, {"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": cpu,
+                                      "mattr": ["+neon"], "num-cores": cores},
+                  arch="aarch64", cpu_flags=("asimd",), toolchain=AARCH64, emulator=_QEMU_AARCH64, rpc_key=key)
+
+
+def _microcontroller(name: str, description: str, tvm: dict, ram: int, flash: int, emulator=()) -> "Target":
+    return Target(name, description, tvm, arch=tvm["mtriple"].split("-")[0], runtime="static",
+                  toolchain=RISCV_ELF if tvm["mtriple"].startswith("riscv") else ARM_NONE_EABI,
+                  packaging="c-bundle", emulator=emulator, memory={"ram": ram, "flash": flash})
+
+
+_RV64GC = ["+64bit", "+m", "+a", "+f", "+d", "+c"]
 TARGETS = {t.name: t for t in (
-    Target("host", "this machine's CPU, every feature it has", {"kind": "llvm"}, arch=platform.machine()),
+    Target("host", "this machine's CPU, every feature it has", {"kind": "llvm"}, arch=platform.machine(),
+           rpc_key="host"),
     Target("x86-64-avx2", "any x86-64 CPU with AVX2 and FMA (Haswell, Zen and later)",
            {"kind": "llvm", "mtriple": "x86_64-linux-gnu", "mcpu": "haswell", "num-cores": 2},
-           arch="x86_64", cpu_flags=("avx2", "fma")),
+           arch="x86_64", cpu_flags=("avx2", "fma"), rpc_key="x86-64-avx2"),
+    _aarch64_board("raspberry-pi-4", "Raspberry Pi 4: 4× Cortex-A72, NEON", "cortex-a72", 4, "rasp4"),
+    _aarch64_board("raspberry-pi-5", "Raspberry Pi 5: 4× Cortex-A76, NEON", "cortex-a76", 4, "rasp5"),
+    _aarch64_board("jetson-orin-cpu", "NVIDIA Jetson Orin's CPU: 12× Cortex-A78AE, NEON", "cortex-a78ae", 12,
+                   "jetson-orin"),
+    Target("android-arm64", "Android phones (arm64-v8a), linked by the NDK's clang",
+           {"kind": "llvm", "mtriple": "aarch64-linux-android", "mcpu": "cortex-a76", "mattr": ["+neon"],
+            "num-cores": 8},
+           arch="aarch64", cpu_flags=("asimd",), toolchain=ANDROID_NDK, packaging="objects", rpc_key="android"),
+    Target("riscv64", "64-bit RISC-V Linux boards (rv64gc: VisionFive 2, Milk-V)",
+           {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
+            "mattr": _RV64GC, "num-cores": 1},
+           arch="riscv64", runtime="static", toolchain=RISCV64, emulator=_QEMU_RISCV64, rpc_key="riscv64"),
+    Target("riscv64-rvv", "64-bit RISC-V with the vector extension (rv64gcv, VLEN >= 128: Banana Pi F3, K230)",
+           {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
+            "mattr": [*_RV64GC, "+v", "+zvl128b"], "num-cores": 1},
+           arch="riscv64", runtime="static", toolchain=RISCV64,
+           emulator=("qemu-riscv64", "-cpu", "rv64,v=true,vlen=128", "-L", RISCV64.sysroot), rpc_key="riscv64-rvv"),
+    _microcontroller("cortex-m4f", "Cortex-M4 with FPU (STM32F4 class): 256 KB RAM, 1 MB flash",
+                     {"kind": "llvm", "mtriple": "thumbv7em-none-eabihf", "mcpu": "cortex-m4", "num-cores": 1},
+                     ram=256 << 10, flash=1 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps2-an386", *_QEMU_MPS[1:])),
+    _microcontroller("cortex-m7", "Cortex-M7 with double FPU (STM32F7/H7 class): 512 KB RAM, 2 MB flash",
+                     {"kind": "llvm", "mtriple": "thumbv7em-none-eabihf", "mcpu": "cortex-m7", "num-cores": 1},
+                     ram=512 << 10, flash=2 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps2-an500", *_QEMU_MPS[1:])),
+    _microcontroller("cortex-m55", "Cortex-M55 with Helium (Corstone-300 class): 512 KB RAM, 2 MB flash",
+                     {"kind": "llvm", "mtriple": "thumbv8.1m.main-none-eabihf", "mcpu": "cortex-m55", "num-cores": 1},
+                     ram=512 << 10, flash=2 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps3-an547", *_QEMU_MPS[1:])),
+    _microcontroller("riscv32-imac", "32-bit RISC-V microcontrollers (rv32imac: ESP32-C3 class): 256 KB RAM, 1 MB flash",
+                     {"kind": "llvm", "mtriple": "riscv32-unknown-elf", "mcpu": "generic-rv32", "mabi": "ilp32",
+                      "mattr": ["+m", "+a", "+c"], "num-cores": 1},
+                     ram=256 << 10, flash=1 << 20),
 )}
+
+
+def describe(target: Target) -> dict:
+    """A target as `rnnx targets` shows it."""
+    return {"name": target.name, "description": target.description, "tvm": target.tvm, "arch": target.arch,
+            "runtime": target.runtime, "packaging": target.packaging, "emulator": " ".join(target.emulator[:1]),
+            "rpc_key": target.rpc_key, "needs": target.needs()}
 
 
 def get_target(name: str) -> Target:

@@ -5,6 +5,7 @@ from pathlib import Path
 from ..export.manifest import read_manifest
 from ..runtime.artifact import ARTIFACT_MANIFEST, EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
+from .emulated import verify_emulated
 from .runners import ArtifactRunner, OnnxRunner, TorchRunner
 
 
@@ -35,4 +36,4 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
 
 verify_export = verify
 
-__all__ = ["verify", "verify_export", "Check"]
+__all__ = ["verify", "verify_export", "verify_emulated", "Check"]

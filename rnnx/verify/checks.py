@@ -25,7 +25,7 @@ class Check:
         return asdict(self)
 
 
-def _check(name: str, actual, expected) -> Check:
+def check_outputs(name: str, actual, expected) -> Check:
     """Compare logits and every state tensor; report the worst of them."""
     results = [compare(torch.from_numpy(np.asarray(a)), torch.from_numpy(np.asarray(e)))
                for a, e in zip(actual, expected, strict=True)]
@@ -49,18 +49,18 @@ def run_checks(backend, reference, *, vocab: int, batch_size: int, prompt: int, 
     head, tail = tokens[:, :prompt], tokens[:, prompt:]
     prefill, prefill_state = backend.prefill(head)
     ref_logits, ref_state = reference.prefill(head)
-    checks = [_check(f"prefill {prompt} vs {reference.name}", [prefill, *prefill_state], [ref_logits, *ref_state])]
+    checks = [check_outputs(f"prefill {prompt} vs {reference.name}", [prefill, *prefill_state], [ref_logits, *ref_state])]
     stepped, state = _steps(backend, tail)
     ref_stepped, ref_state = _steps(reference, tail)
-    checks.append(_check(f"{steps} steps vs {reference.name}", [stepped, *state], [ref_stepped, *ref_state]))
+    checks.append(check_outputs(f"{steps} steps vs {reference.name}", [stepped, *state], [ref_stepped, *ref_state]))
     continued, state = _steps(backend, tail, prefill_state)
     whole, whole_state = backend.prefill(tokens)
-    checks.append(_check(f"prefill {prompt} + {steps} steps vs prefill {prompt + steps}",
+    checks.append(check_outputs(f"prefill {prompt} + {steps} steps vs prefill {prompt + steps}",
                          [continued, *state], [whole[:, prompt:], *whole_state]))
     if stream:
         long = gen.integers(0, vocab, (batch_size, stream), dtype=np.int64)
         streamed, state = _steps(backend, long)
         ref_logits, ref_state = reference.prefill(long)
-        checks.append(_check(f"stream {stream} vs {reference.name} prefill", [streamed, *state],
+        checks.append(check_outputs(f"stream {stream} vs {reference.name} prefill", [streamed, *state],
                              [ref_logits, *ref_state]))
     return checks

@@ -1,0 +1,99 @@
+"""The target registry and cross-compiling for Linux boards: every board target compiles, to code of its
+machine; a missing cross compiler is named with the package that provides it."""
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from rnnx.compiler import compile_export
+from rnnx.errors import RnnxError
+from rnnx.export import export_model
+from rnnx.runtime import Session
+from rnnx.targets import TARGETS
+
+BOARDS = ["host", "x86-64-avx2", "raspberry-pi-4", "raspberry-pi-5", "jetson-orin-cpu", "android-arm64",
+          "riscv64", "riscv64-rvv"]
+ELF_MACHINE = {"x86_64": 62, "aarch64": 183, "riscv64": 243}
+
+
+def _elf_machine(data: bytes) -> int:
+    assert data[:4] == b"\x7fELF"
+    return int.from_bytes(data[18:20], "little")
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "ref-tiny"
+    export_model("ref-tiny", path)
+    return path
+
+
+def test_registry_lists_the_boards_with_what_each_needs():
+    out = subprocess.run([sys.executable, "-m", "rnnx", "targets", "--json"], capture_output=True, text=True, check=True)
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert set(BOARDS) <= set(rows)
+    for name in BOARDS[2:]:
+        assert rows[name]["tvm"]["mtriple"] and rows[name]["needs"] and rows[name]["rpc_key"], rows[name]
+    assert rows["raspberry-pi-5"]["tvm"]["mcpu"] == "cortex-a76" and "+neon" in rows["raspberry-pi-5"]["tvm"]["mattr"]
+    assert "+v" in rows["riscv64-rvv"]["tvm"]["mattr"] and "+v" not in rows["riscv64"]["tvm"]["mattr"]
+
+
+@pytest.mark.parametrize("target", [t for t in BOARDS if TARGETS[t].runtime == "vm" and TARGETS[t].packaging == "library"])
+def test_vm_target_compiles_to_libraries_of_its_machine(tiny_export, tmp_path, target):
+    manifest = compile_export(tiny_export, target, tmp_path / "artifact")
+    for library in manifest["libraries"].values():
+        head = (tmp_path / "artifact" / library).read_bytes()[:20]
+        assert _elf_machine(head) == ELF_MACHINE[TARGETS[target].arch]
+
+
+def test_android_without_ndk_is_a_tar_of_aarch64_objects_and_the_link_command(tiny_export, tmp_path, monkeypatch):
+    monkeypatch.delenv("ANDROID_NDK_HOME", raising=False)
+    manifest = compile_export(tiny_export, "android-arm64", tmp_path / "artifact")
+    assert manifest["libraries"] == {"prefill": "prefill.tar", "step": "step.tar"}
+    with tarfile.open(tmp_path / "artifact" / "step.tar") as tar:
+        names = tar.getnames()
+        assert names and all(_elf_machine(tar.extractfile(n).read(20)) == ELF_MACHINE["aarch64"] for n in names)
+    assert all(n in manifest["link"]["step"] for n in names)
+    assert "-shared" in manifest["link"]["step"] and "aarch64-linux-android" in manifest["link"]["step"]
+
+
+def test_missing_cross_compiler_names_the_package_and_exits_2(tiny_export, tmp_path):
+    env = os.environ | {"PATH": os.path.dirname(sys.executable)}  # python, but no cross compiler
+    out = subprocess.run([sys.executable, "-m", "rnnx", "compile", str(tiny_export), "--target", "raspberry-pi-4",
+                          "-o", str(tmp_path / "artifact")], capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "aarch64-linux-gnu-g++ not found" in out.stderr and "apt-get install g++-aarch64-linux-gnu" in out.stderr
+    assert not (tmp_path / "artifact").exists()
+
+
+def test_session_refuses_another_machines_artifact_and_points_to_emulation(tiny_export, tmp_path):
+    compile_export(tiny_export, "raspberry-pi-4", tmp_path / "artifact")
+    with pytest.raises(RnnxError, match="cannot run on this x86_64 machine.*--emulate"):
+        Session(tmp_path / "artifact")
+
+
+def test_unknown_target_lists_the_known_ones(tiny_export, tmp_path):
+    with pytest.raises(RnnxError, match="unknown target 'pi-9'.*raspberry-pi-5"):
+        compile_export(tiny_export, "pi-9", tmp_path / "artifact")
+
+
+BLOCK_COMPILER = """
+import sys
+class Block:  # a board's Python: TVM's runtime and numpy, none of the compiler's stack
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "onnx", "onnxruntime", "onnxscript"):
+            raise ImportError(name)
+sys.meta_path.insert(0, Block())
+from rnnx.runtime import Session
+print(Session(sys.argv[1]).step(3).shape)
+"""
+
+
+def test_python_runtime_path_needs_neither_torch_nor_onnx(tiny_export, tmp_path):
+    compile_export(tiny_export, "host", tmp_path / "artifact")
+    out = subprocess.run([sys.executable, "-c", BLOCK_COMPILER, str(tmp_path / "artifact")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "(1, 256)", out.stderr[-2000:]
