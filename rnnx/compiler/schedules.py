@@ -32,13 +32,14 @@ _log = logging.getLogger(__name__)
 
 
 def vector_lanes(target: tvm.target.Target) -> int:
-    """fp32 lanes of the widest vector register the target's mcpu/mattr enable: AVX-512 16, AVX 8, else 4."""
+    """fp32 lanes of the widest vector register the target's mcpu/mattr enable: AVX-512 16, AVX 8, SSE, NEON,
+    RVV (VLEN >= 128) and Helium 4; 1 on scalar cores (Cortex-M4/M7, rv64gc), where a vector loop would
+    only be unrolled."""
     if target.kind.name == "llvm":
-        if llvm_cpu_has_features(["avx512f"], target):
-            return 16
-        if llvm_cpu_has_features(["avx"], target):
-            return 8
-    return 4  # SSE, NEON: 128-bit vectors
+        for feature, lanes in (("avx512f", 16), ("avx", 8), ("sse2", 4), ("neon", 4), ("v", 4), ("mve.fp", 4)):
+            if llvm_cpu_has_features([feature], target):
+                return lanes
+    return 1
 
 
 def schedule_dense(target: tvm.target.Target, pack_weights: bool = True) -> tvm.transform.Pass:
