@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 
 # Cross compilers and emulators of the edge targets (`rnnx targets`), only those missing.
 debian=(g++-aarch64-linux-gnu g++-riscv64-linux-gnu gcc-arm-none-eabi libnewlib-arm-none-eabi
-        gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-user qemu-system-arm)
+        gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-user qemu-system-arm make)
 missing=()
 for p in "${debian[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

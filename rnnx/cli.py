@@ -116,6 +116,12 @@ def compile_command(export: Path = typer.Argument(..., help="An export directory
     manifest = compile_export(export, target, out)
     console.print(f"compiled {export} for {manifest['target']['name']} to {out} in {time.perf_counter() - start:.1f} s; "
                   f"state {manifest['state_bytes']:,} bytes", highlight=False)
+    if "static" in manifest:
+        static = manifest["static"]
+        console.print(f"static arena {static['arena_bytes']:,} B (state {static['state_bytes']:,} B, kernel scratch "
+                      f"{static['scratch_pool_bytes']:,} B), weights {static['weight_bytes']:,} B, kernel code "
+                      f"{static['kernel_code_bytes']:,} B; no heap: the C bundle is in {out / static['bundle']}",
+                      highlight=False)
     for kind, command in manifest.get("link", {}).items():
         console.print(f"{kind}: no linker for the target here; link it with: {command}", highlight=False, markup=False)
 
@@ -170,9 +176,14 @@ def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifa
                     prefill: list[int] = typer.Option([1024], help="Prefill lengths to time."),
                     threads: int = typer.Option(None, min=1, help="Worker threads (default: every CPU)."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Step latency (p50, p95), prefill tokens/s and memory of an artifact on this machine."""
+    """Step latency (p50, p95), prefill tokens/s and memory of an artifact on this machine; for a
+    microcontroller's C bundle, its footprint and instructions per step on the emulated board."""
     from .profile import profile_artifact
+    from .runtime.artifact import read_artifact
+    from .targets import get_target
 
+    if get_target(read_artifact(artifact)["target"]["name"]).packaging == "c-bundle":
+        return _print_footprint(artifact, as_json)
     report = profile_artifact(artifact, tokens=tokens, prefill_lengths=prefill, threads=threads)
     if as_json:
         print(json.dumps(report, indent=2))
@@ -189,4 +200,30 @@ def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifa
     table.add_row("compiled libraries (weights baked in)", f"{memory['library_bytes']:,} B")
     table.add_row("resident after warm-up / after stream", f"{memory['rss_after_warmup_kb']:,} / {memory['rss_after_stream_kb']:,} kB")
     table.add_row("process peak resident", f"{memory['peak_rss_kb']:,} kB")
+    console.print(table)
+
+
+def _print_footprint(artifact: Path, as_json: bool) -> None:
+    from .firmware import footprint
+
+    report = footprint(artifact)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"rnnx profile {artifact} ({report['target']}: footprint)",
+                  caption=f"instructions: {report['instructions_how']}")
+    table.add_column("measure")
+    table.add_column("bytes / count", justify="right")
+    capacity = report["capacity"]
+    table.add_row("code (text)", f"{report['code_bytes']:,}")
+    table.add_row("weights (flash)", f"{report['weight_bytes']:,}")
+    table.add_row("arena: state + scratch (RAM, static)", f"{report['arena_bytes']:,}")
+    table.add_row("of which state", f"{report['state_bytes']:,}")
+    table.add_row("stack reserved", f"{report['stack_bytes']:,}")
+    table.add_row("flash used / capacity", f"{report['flash_bytes']:,} / {capacity['flash']:,}")
+    table.add_row("RAM used / capacity", f"{report['ram_bytes']:,} / {capacity['ram']:,}")
+    per_step = report["instructions_per_step"]
+    if per_step:
+        table.add_row("instructions per step (mean, min-max)",
+                      f"{per_step['mean']:,.0f} ({per_step['min']:,.0f}-{per_step['max']:,.0f})")
     console.print(table)

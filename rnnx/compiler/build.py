@@ -27,37 +27,71 @@ from .pipeline import pipeline
 
 
 def compile_export(export_dir: Path, target_name: str, out: Path) -> dict:
-    """Compile both graphs of an export for `target_name` into the artifact directory `out`."""
+    """Compile an export for `target_name` into the artifact directory `out`: both graphs for a VM target,
+    the step as a C bundle for a static one (`rnnx.targets`)."""
+    export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
     target = get_target(target_name)
     if target.toolchain and target.packaging != "objects":  # before any work; objects need no linker here
         target.toolchain.require()
+    if target.packaging == "c-bundle":  # refuse what cannot fit before the slow part
+        from ..firmware import check_fits, export_sizes
+
+        sizes = export_sizes(export_dir)
+        check_fits(target, sizes["weight_bytes"], sizes["state_bytes"], model=sizes["model"])
     check_output(out, ARTIFACT_MANIFEST)
-    tvm_target = tvm.target.Target(target.resolved())
     with atomic_directory(out, ARTIFACT_MANIFEST) as tmp:
-        libraries, link = {}, {}
-        for kind, graph in manifest["graphs"].items():
-            module = import_onnx(onnx.load(Path(export_dir) / graph["file"]))
-            executable = relax.build(module, target=tvm_target, relax_pipeline=pipeline(tvm_target), exec_mode="compiled")
-            libraries[kind], link[kind] = _export_library(executable, kind, target, tmp)
-        _write_initial_state(Path(export_dir) / manifest["graphs"]["prefill"]["file"], manifest["state"], tmp / INITIAL_STATE)
+        built = (_compile_static if target.runtime == "static" else _compile_vm)(export_dir, manifest, target, tmp)
         shutil.copytree(export_dir, tmp / EXPORT_COPY)  # the graphs it came from: verify runs them in onnxruntime
         content = {
             "format": ARTIFACT_FORMAT,
             "rnnx_version": __version__,
             "tvm_version": tvm.__version__,
-            "target": {"name": target.name, "tvm": tvm_target.export(), "arch": target.arch,
+            "target": {"name": target.name, "tvm": tvm.target.Target(target.resolved()).export(), "arch": target.arch,
                        "cpu_flags": target.required_flags()},
             "compiled_on": platform.machine(),
             "export": {k: manifest[k] for k in ("model", "flavor", "batch_size", "ops", "graphs")},
             "state": manifest["state"],
             "state_bytes": manifest["state_bytes"],
-            "libraries": libraries,
-            **({"link": link} if any(link.values()) else {}),
-            "files": {name: sha256(tmp / name) for name in [*libraries.values(), INITIAL_STATE]},
+            **{k: v for k, v in built.items() if k != "files"},
+            "files": {name: sha256(tmp / name) for name in built["files"]},
         }
         (tmp / ARTIFACT_MANIFEST).write_text(json.dumps(content, indent=2, default=str) + "\n")
         return content
+
+
+def _compile_vm(export_dir: Path, manifest: dict, target, tmp: Path) -> dict:
+    """prefill.so and step.so for the Relax VM, the initial state, and for a board the native bundle."""
+    tvm_target = tvm.target.Target(target.resolved())
+    libraries, link = {}, {}
+    for kind, graph in manifest["graphs"].items():
+        module = import_onnx(onnx.load(export_dir / graph["file"]))
+        executable = relax.build(module, target=tvm_target, relax_pipeline=pipeline(tvm_target), exec_mode="compiled")
+        libraries[kind], link[kind] = _export_library(executable, kind, target, tmp)
+    write_initial_state(export_dir / manifest["graphs"]["prefill"]["file"], manifest["state"], tmp / INITIAL_STATE)
+    files = [*libraries.values(), INITIAL_STATE]
+    if target.emulator:  # a Linux board: the native runner, RPC server and TVM runtime beside the libraries
+        from ..edge.vm_bundle import add_vm_bundle
+
+        files += add_vm_bundle(tmp, target)
+    return {"libraries": libraries, **({"link": link} if any(link.values()) else {}), "files": files}
+
+
+def _compile_static(export_dir: Path, manifest: dict, target, tmp: Path) -> dict:
+    """The step as a C bundle over one static arena (`rnnx.static`); a Linux target's runner, a
+    microcontroller's example firmware."""
+    from ..static import compile_static
+
+    static = compile_static(export_dir, target, tmp)
+    files = static.pop("files")
+    if target.packaging == "c-bundle":
+        from ..firmware import check_fits, write_example
+
+        check_fits(target, static["const_bytes"], static["arena_bytes"], static["kernel_code_bytes"],
+                   model=manifest["model"]["source"])
+        (tmp / "firmware").mkdir()
+        files += [f"firmware/{f}" for f in write_example(target, tmp / "firmware")]
+    return {"libraries": {}, "static": static, "files": files}
 
 
 def _export_library(executable, kind: str, target, tmp: Path) -> tuple[str, str | None]:
@@ -72,7 +106,7 @@ def _export_library(executable, kind: str, target, tmp: Path) -> tuple[str, str 
     return f"{kind}.so", None
 
 
-def _write_initial_state(prefill: Path, layout: list[dict], path: Path) -> None:
+def write_initial_state(prefill: Path, layout: list[dict], path: Path) -> None:
     """The export keeps the initial state as the prefill graph's input defaults; the runtime reads an .npz."""
     defaults = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(prefill, load_external_data=False).graph.initializer}
     np.savez(path, **{s["name"]: defaults[s["past"]] for s in layout})

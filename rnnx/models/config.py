@@ -26,6 +26,10 @@ CONFIGS = {c.name: c for c in (
     ModelConfig("ref-aaren", layers=4, d_model=256, heads=4, head_dim=64, mixer="aaren"),
     # The softmax baseline: same shape as ref-tiny, a constant-size window cache instead of a linear state.
     ModelConfig("ref-tiny-swa", layers=2, d_model=128, heads=4, head_dim=32, mixer="sliding_window_attention"),
+    # The plots' softmax baseline: ref-small's shape, W >= the plotted stream: full attention, a filling KV cache.
+    ModelConfig("ref-small-softmax", layers=6, d_model=512, heads=8, head_dim=64, mixer="sliding_window_attention", window=8192),
+    # Fits a Cortex-M4 with 256 KB RAM and 1 MB flash: 0.56 MB of fp32 weights, 16 KB of state.
+    ModelConfig("ref-micro", layers=2, d_model=64, heads=2, head_dim=32, mixer="decay_linear_attention"),
 )}
 
 

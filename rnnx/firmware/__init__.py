@@ -1,0 +1,91 @@
+"""Firmware for microcontroller targets (`packaging == "c-bundle"`): the example firmware around a C bundle
+(`rnnx.static`), built with the target's cross compiler, run on the emulated board, measured.
+
+Public functions:
+- `check_fits(target, weight_bytes, arena_bytes, code_bytes=0, *, model, stack_bytes)`: raise, with the
+  numbers, if a model does not fit the target's flash or RAM; `export_sizes(export_dir)` gives the sizes an
+  export fixes, so that `rnnx compile` can refuse before the slow build;
+- `write_example(target, directory)`: main.c, board.h, startup, linker scripts and a Makefile;
+- `build_firmware(bundle, target, directory) -> elf`;
+- `run_steps(artifact_dir, tokens) -> (logits (n, vocab) float32, report)`: build, then run on the board;
+- `footprint(artifact_dir, steps=16) -> dict`: code, weight, arena bytes and instructions per step.
+"""
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RnnxError
+from ..runtime.artifact import read_artifact
+from ..targets import get_target
+from .build import build_firmware, write_example
+from .emulate import machine, run_firmware
+from .footprint import STACK_BYTES, check_fits, elf_sizes, elf_symbols, export_sizes
+
+_HOW = ("{qemu} -M {board} -icount shift=0 (virtual time advances 1 ns per instruction): SysTick ticks around "
+        "each step, converted to instructions by a loop of known length timed first; exact to one tick")
+
+
+def _bundle(artifact_dir: Path) -> tuple[dict, Path]:
+    manifest = read_artifact(artifact_dir)
+    name = manifest["target"]["name"]
+    if get_target(name).packaging != "c-bundle":
+        raise RnnxError(f"{artifact_dir} was compiled for {name}, not for a microcontroller target")
+    bundle = manifest.get("static", {}).get("bundle")
+    if bundle is None:
+        raise RnnxError(f"{artifact_dir} has no C bundle: its artifact.json has no static.bundle entry")
+    return manifest, Path(artifact_dir) / bundle
+
+
+def bundle_sizes(bundle: Path) -> dict[str, int]:
+    """The `#define RNNX_<NAME> <int>` of the bundle's rnnx_model.h, as {name lowercased: value}."""
+    text = (Path(bundle) / "rnnx_model.h").read_text()
+    return {k.lower(): int(v) for k, v in re.findall(r"^#define RNNX_(\w+) (\d+)$", text, re.MULTILINE)}
+
+
+def run_steps(artifact_dir: Path, tokens, timeout: float | None = None) -> tuple[np.ndarray, dict]:
+    """Build the example firmware of the artifact's C bundle and run `tokens` `(n,)` through it on the
+    target's emulated board, one step each from the initial state: logits `(n, vocab)` float32 and a report
+    (target, board, steps, instructions per step and how they were counted, the ELF's sizes)."""
+    manifest, bundle = _bundle(Path(artifact_dir))
+    target = get_target(manifest["target"]["name"])
+    with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
+        elf = build_firmware(bundle, target, Path(build))
+        logits, instructions = run_firmware(elf, target, tokens, bundle_sizes(bundle)["vocab"], timeout)
+        sizes = elf_sizes(elf, target)
+    return logits, {"target": target.name, "board": machine(target), "steps": len(logits),
+                    "instructions_per_step": _summary(instructions), "instructions_how": _how(target), **sizes}
+
+
+def footprint(artifact_dir: Path, steps: int = 16, seed: int = 0) -> dict:
+    """What the artifact's firmware takes, from the linked ELF: code, constants (weights + initial state),
+    arena, stack, flash and RAM in bytes, with the target's capacity; the bundle's own figures; and the
+    instructions per step over `steps` seeded tokens on the emulated board (None where there is none)."""
+    manifest, bundle = _bundle(Path(artifact_dir))
+    target = get_target(manifest["target"]["name"])
+    declared = bundle_sizes(bundle)
+    with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
+        elf = build_firmware(bundle, target, Path(build))
+        sizes = elf_sizes(elf, target)
+        instructions, how = None, f"not measured: {target.name} has no emulator here"
+        if target.emulator:
+            tokens = np.random.default_rng(seed).integers(0, declared["vocab"], steps)
+            instructions = _summary(run_firmware(elf, target, tokens, declared["vocab"])[1])
+            how = _how(target)
+    return {"target": target.name, "capacity": dict(target.memory), **sizes,
+            "weight_bytes": declared["weight_bytes"], "state_bytes": declared["state_bytes"],
+            "declared_arena_bytes": declared["arena_bytes"], "instructions_per_step": instructions,
+            "instructions_how": how}
+
+
+def _summary(instructions: np.ndarray) -> dict:
+    return {"mean": float(instructions.mean()), "min": float(instructions.min()), "max": float(instructions.max())}
+
+
+def _how(target) -> str:
+    return _HOW.format(qemu=target.emulator[0], board=machine(target))
+
+
+__all__ = ["STACK_BYTES", "build_firmware", "bundle_sizes", "check_fits", "elf_sizes", "elf_symbols", "export_sizes",
+           "footprint", "run_steps", "write_example"]

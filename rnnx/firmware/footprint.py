@@ -1,0 +1,81 @@
+"""Whether a model fits a microcontroller, and what a built firmware takes: code, weights, arena, stack.
+
+`check_fits` is the refusal `rnnx compile` gives before any slow work; `export_sizes` gives it the sizes an
+export already fixes (weights, state); `elf_sizes` reads what the linker placed (`size -A`, `nm -S`).
+"""
+import math
+import subprocess
+from pathlib import Path
+
+import onnx
+
+from ..errors import RnnxError
+from ..export.manifest import read_manifest
+from ..targets import Target, get_target
+
+STACK_BYTES = 16 << 10  # the example firmware's stack: main, the step and the kernels' small locals
+ARENA_SYMBOL, CONSTANTS_SYMBOL = "rnnx_arena", "rnnx_constants"
+
+
+def check_fits(target: Target | str, weight_bytes: int, arena_bytes: int, code_bytes: int = 0, *,
+               model: str = "the model", stack_bytes: int = STACK_BYTES) -> None:
+    """Raise if `weight_bytes` + `code_bytes` exceed the target's flash or `arena_bytes` + `stack_bytes`
+    its RAM; the message gives every number."""
+    target = get_target(target) if isinstance(target, str) else target
+    if target.memory is None:
+        return
+    flash, ram = target.memory["flash"], target.memory["ram"]
+    if weight_bytes + code_bytes > flash:
+        raise RnnxError(f"{model} needs {weight_bytes + code_bytes:,} B of flash ({weight_bytes:,} B of weights + "
+                        f"{code_bytes:,} B of code); {target.name} has {flash:,} B")
+    if arena_bytes + stack_bytes > ram:
+        raise RnnxError(f"{model} needs {arena_bytes + stack_bytes:,} B of RAM ({arena_bytes:,} B of arena + "
+                        f"{stack_bytes:,} B of stack); {target.name} has {ram:,} B")
+
+
+def export_sizes(export_dir: Path) -> dict:
+    """Sizes an export fixes before compiling: `weight_bytes` (the step graph's initializers, read without
+    their data) and `state_bytes` (a lower bound of the arena, which adds the step's intermediates)."""
+    manifest = read_manifest(export_dir)
+    graph = onnx.load(Path(export_dir) / manifest["graphs"]["step"]["file"], load_external_data=False).graph
+    weights = sum(_tensor_bytes(t) for t in graph.initializer)
+    return {"model": manifest["model"]["source"], "weight_bytes": weights, "state_bytes": manifest["state_bytes"]}
+
+
+def _tensor_bytes(t: onnx.TensorProto) -> int:
+    return math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+
+
+def elf_sizes(elf: Path, target: Target | str) -> dict:
+    """What the linker placed in `elf`, in bytes: `flash_bytes` (read-only sections + .data's initial values),
+    `const_bytes` (the `rnnx_constants` symbol: weights and initial state), `code_bytes` (the rest of flash
+    but .data: code, tables, libc's constants), `ram_bytes` (.data, .bss and the stack), `stack_bytes`, and
+    `arena_bytes` (the `rnnx_arena` symbol, inside .bss)."""
+    target = get_target(target) if isinstance(target, str) else target
+    text, data, bss = (int(n) for n in _tool(target, "size", elf).splitlines()[1].split()[:3])  # Berkeley format
+    stack = next((int(line.split()[1]) for line in _tool(target, "size", "-A", elf).splitlines()
+                  if line.startswith(".stack ")), 0)
+    symbols = elf_symbols(elf, target)
+    missing = [s for s in (ARENA_SYMBOL, CONSTANTS_SYMBOL) if s not in symbols]
+    if missing:
+        raise RnnxError(f"{elf} has no {' or '.join(missing)}: it is not a firmware built from an rnnx bundle")
+    return {"flash_bytes": text + data, "const_bytes": symbols[CONSTANTS_SYMBOL],
+            "code_bytes": text - symbols[CONSTANTS_SYMBOL], "ram_bytes": data + bss, "stack_bytes": stack,
+            "arena_bytes": symbols[ARENA_SYMBOL]}
+
+
+def elf_symbols(elf: Path, target: Target | str) -> dict[str, int]:
+    """Every sized symbol of `elf` -> its size in bytes (`nm -S`)."""
+    target = get_target(target) if isinstance(target, str) else target
+    symbols = {}
+    for line in _tool(target, "nm", "-S", elf).splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            symbols[parts[3]] = int(parts[1], 16)
+    return symbols
+
+
+def _tool(target: Target, name: str, *args) -> str:
+    """Run binutils' `name` of the target's toolchain (arm-none-eabi-size, riscv64-unknown-elf-nm, ...)."""
+    tool = target.toolchain.require(target.toolchain.cc.removesuffix("gcc") + name)
+    return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, check=True).stdout
