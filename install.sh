@@ -21,3 +21,5 @@ pip=(python3 -m pip install --quiet --root-user-action=ignore --disable-pip-vers
 # newer CUDA build of several GB (TOOLCHAIN-NOTES).
 "${pip[@]}" torch==2.13.0
 "${pip[@]}" -e ".${1:+[dev]}"
+# TVM's runtime libraries for aarch64 boards (PyPI's aarch64 wheels), fetched now, never at run time.
+python3 -m rnnx.edge.tvm_runtime aarch64

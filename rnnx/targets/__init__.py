@@ -46,7 +46,9 @@ class Target:
     cpu_flags: tuple[str, ...] = field(default_factory=tuple)  # /proc/cpuinfo flags the code needs
     runtime: str = "vm"            # "vm" | "static" (see the module docstring)
     toolchain: Toolchain | None = None  # None: this machine's own compiler
-    packaging: str = "library"     # "library": shared objects; "objects": a tar of objects + link command;
+    packaging: str = "library"     # "library": shared objects (+ for a board its native runner, RPC server and
+                                   # TVM runtime); "objects": a tar of objects + the command that links them;
+                                   # "runner": a C bundle and a static Linux program that runs it;
                                    # "c-bundle": C sources, kernel objects and weights for a firmware build
     emulator: tuple[str, ...] = ()  # argv prefix that runs the target's programs on this machine
     rpc_key: str | None = None     # the key its RPC server registers with a tracker
@@ -146,11 +148,12 @@ TARGETS = {t.name: t for t in (
     Target("riscv64", "64-bit RISC-V Linux boards (rv64gc: VisionFive 2, Milk-V)",
            {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
             "mattr": _RV64GC, "num-cores": 1},
-           arch="riscv64", runtime="static", toolchain=RISCV64, emulator=_QEMU_RISCV64, rpc_key="riscv64"),
+           arch="riscv64", runtime="static", toolchain=RISCV64, packaging="runner", emulator=_QEMU_RISCV64,
+           rpc_key="riscv64"),
     Target("riscv64-rvv", "64-bit RISC-V with the vector extension (rv64gcv, VLEN >= 128: Banana Pi F3, K230)",
            {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
             "mattr": [*_RV64GC, "+v", "+zvl128b"], "num-cores": 1},
-           arch="riscv64", runtime="static", toolchain=RISCV64,
+           arch="riscv64", runtime="static", toolchain=RISCV64, packaging="runner",
            emulator=("qemu-riscv64", "-cpu", "rv64,v=true,vlen=128", "-L", RISCV64.sysroot), rpc_key="riscv64-rvv"),
     _microcontroller("cortex-m4f", "Cortex-M4 with FPU (STM32F4 class): 256 KB RAM, 1 MB flash",
                      {"kind": "llvm", "mtriple": "thumbv7em-none-eabihf", "mcpu": "cortex-m4", "mfloat-abi": "hard",
