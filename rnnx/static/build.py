@@ -18,14 +18,14 @@ from ..runtime.artifact import INITIAL_STATE, read_artifact
 from ..targets import Target, get_target
 from .emit import CONSTANTS_ASM, KERNELS, MODEL, RUNTIME_SOURCES, emit_static_bundle, static_tvm_target
 
-BUNDLE_DIR, RUNNER = "bundle", "rnnx-run"
+BUNDLE_DIR, RUNNER = "bundle", "bin/rnnx-run"  # where the VM boards have theirs too
 RUNNER_SOURCE = RUNTIME_SOURCES / "rnnx_run.c"
 
 
 def compile_static(export_dir: Path, target: Target, out: Path) -> dict:
     """Compile the step graph of the export `export_dir` for the static target `target` into the existing
     directory `out` (an artifact being written): `out/initial_state.npz`, the C bundle `out/bundle/` and, for
-    a Linux target, the runner `out/rnnx-run`. Returns the artifact's "static" entry: the sizes of
+    a Linux target, the runner `out/bin/rnnx-run`. Returns the artifact's "static" entry: the sizes of
     `emit_static_bundle`, "bundle" and "runner" (paths in `out`; runner None on bare metal), and "files"
     (every file written, relative to `out`, for the artifact's hashes)."""
     export_dir, out = Path(export_dir), Path(out)
@@ -44,7 +44,8 @@ def compile_static(export_dir: Path, target: Target, out: Path) -> dict:
     sizes = emit_static_bundle(module, target, initial, out / BUNDLE_DIR)
     runner = None
     if "linux" in target.resolved().get("mtriple", platform.system().lower()):
-        runner = build_linux_runner(out / BUNDLE_DIR, target, out / RUNNER).name
+        (out / RUNNER).parent.mkdir()
+        runner = build_linux_runner(out / BUNDLE_DIR, target, out / RUNNER).relative_to(out).as_posix()
     files = [INITIAL_STATE, *(f"{BUNDLE_DIR}/{f}" for f in sizes.pop("files")), *([runner] if runner else [])]
     return sizes | {"bundle": BUNDLE_DIR, "runner": runner, "files": files}
 

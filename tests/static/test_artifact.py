@@ -14,7 +14,7 @@ from .conftest import pytorch_logits, tokens
 def test_riscv64_artifact_steps_under_qemu_match_pytorch(exports, tmp_path):
     compile_export(exports("ref-tiny"), "riscv64", tmp_path / "artifact")
     manifest = json.loads((tmp_path / "artifact" / "artifact.json").read_text())
-    assert {"rnnx-run", "bundle/kernels.o", "bundle/constants.bin", "initial_state.npz"} <= set(manifest["files"])
+    assert {"bin/rnnx-run", "bundle/kernels.o", "bundle/constants.bin", "initial_state.npz"} <= set(manifest["files"])
     seq = tokens(32, seed=3)
     logits, report = run_steps(tmp_path / "artifact", seq)
     assert report["arena_bytes"] == manifest["static"]["arena_bytes"] and report["steps"] == 32
