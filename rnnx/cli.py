@@ -175,55 +175,37 @@ def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifa
                     tokens: int = typer.Option(1000, min=1, help="Tokens streamed through step."),
                     prefill: list[int] = typer.Option([1024], help="Prefill lengths to time."),
                     threads: int = typer.Option(None, min=1, help="Worker threads (default: every CPU)."),
+                    rpc: str = typer.Option(None, help="Profile on a board: its RPC server's HOST:PORT."),
+                    tracker: str = typer.Option(None, help="Profile on a board: an RPC tracker's HOST:PORT."),
+                    key: str = typer.Option(None, help="The board's key at the tracker (default: the target's)."),
+                    timeout: float = typer.Option(30.0, min=1, help="Seconds to wait for the board."),
+                    plot: Path = typer.Option(None, help="Write the latency and memory plots (PNG) here."),
+                    baseline: Path = typer.Option(None, help="Another artifact profiled the same way and plotted "
+                                                  "beside (e.g. a softmax attention with a KV cache)."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Step latency (p50, p95), prefill tokens/s and memory of an artifact on this machine; for a
-    microcontroller's C bundle, its footprint and instructions per step on the emulated board."""
-    from .profile import profile_artifact
-    from .runtime.artifact import read_artifact
-    from .targets import get_target
+    """Step latency (p50, p95) by position, prefill tokens/s and memory of an artifact, on this machine or
+    on a board over TVM RPC; for a microcontroller's C bundle, its footprint and instructions per step on
+    the emulated board."""
+    from .profile import profile
+    from .profile.report import footprint_table, report_table
 
-    if get_target(read_artifact(artifact)["target"]["name"]).packaging == "c-bundle":
-        return _print_footprint(artifact, as_json)
-    report = profile_artifact(artifact, tokens=tokens, prefill_lengths=prefill, threads=threads)
+    def measure(path: Path) -> dict:
+        return profile(path, tokens=tokens, prefill_lengths=prefill, threads=threads, rpc=rpc, tracker=tracker,
+                       key=key, timeout=timeout)
+
+    report = measure(artifact)
+    base = measure(baseline) if baseline else None
+    plots = []
+    if plot and "step_us" in report:
+        from .profile.plots import plot_report
+
+        plots = plot_report(report, plot, baseline=base, command=" ".join(["rnnx", *sys.argv[1:]]))
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report | ({"baseline": base} if base else {}) | ({"plots": list(map(str, plots))} if plots else {}),
+                         indent=2, default=str))
         return
-    memory = report["memory"]
-    table = Table(title=f"rnnx profile {artifact} ({report['target']}, {report['threads']} threads)")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_row(f"step latency p50 / p95 ({tokens} tokens)", f"{report['step_us']['p50']:.1f} / {report['step_us']['p95']:.1f} µs")
-    for length, rate in report["prefill_tokens_per_s"].items():
-        table.add_row(f"prefill T={length}", f"{rate:,.0f} tokens/s")
-    table.add_row("state", f"{memory['state_bytes']:,} B")
-    table.add_row("step scratch (preallocated workspace)", f"{memory['scratch_bytes']:,} B")
-    table.add_row("compiled libraries (weights baked in)", f"{memory['library_bytes']:,} B")
-    table.add_row("resident after warm-up / after stream", f"{memory['rss_after_warmup_kb']:,} / {memory['rss_after_stream_kb']:,} kB")
-    table.add_row("process peak resident", f"{memory['peak_rss_kb']:,} kB")
-    console.print(table)
-
-
-def _print_footprint(artifact: Path, as_json: bool) -> None:
-    from .firmware import footprint
-
-    report = footprint(artifact)
-    if as_json:
-        print(json.dumps(report, indent=2))
-        return
-    table = Table(title=f"rnnx profile {artifact} ({report['target']}: footprint)",
-                  caption=f"instructions: {report['instructions_how']}")
-    table.add_column("measure")
-    table.add_column("bytes / count", justify="right")
-    capacity = report["capacity"]
-    table.add_row("code (text)", f"{report['code_bytes']:,}")
-    table.add_row("weights (flash)", f"{report['weight_bytes']:,}")
-    table.add_row("arena: state + scratch (RAM, static)", f"{report['arena_bytes']:,}")
-    table.add_row("of which state", f"{report['state_bytes']:,}")
-    table.add_row("stack reserved", f"{report['stack_bytes']:,}")
-    table.add_row("flash used / capacity", f"{report['flash_bytes']:,} / {capacity['flash']:,}")
-    table.add_row("RAM used / capacity", f"{report['ram_bytes']:,} / {capacity['ram']:,}")
-    per_step = report["instructions_per_step"]
-    if per_step:
-        table.add_row("instructions per step (mean, min-max)",
-                      f"{per_step['mean']:,.0f} ({per_step['min']:,.0f}-{per_step['max']:,.0f})")
-    console.print(table)
+    for path, r in ((artifact, report), (baseline, base)):
+        if r:
+            console.print((report_table if "step_us" in r else footprint_table)(r, f"rnnx profile {path}"))
+    for path in plots:
+        console.print(f"wrote {path}", highlight=False)

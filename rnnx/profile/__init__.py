@@ -1,37 +1,56 @@
-"""`rnnx profile`: latency and memory of a compiled artifact on this machine."""
-import resource
+"""`rnnx profile`: latency and memory of a compiled artifact, on this machine (`profile_artifact`) or on a
+board over TVM RPC (`rpc.profile_remote`); both give the report of `report.build_report`."""
+import os
+import platform
 import time
 from pathlib import Path
 
 import numpy as np
 
 from ..runtime import Session
+from .report import build_report
+
+WARMUP = 100          # steps before timing: the first calls allocate the VM's pooled buffers
+MEMORY_SAMPLES = 256  # resident-memory readings over a stream, at most
 
 
-def _rss_kb() -> int:
+def status_kb(field: str = "VmRSS") -> int:
+    """A memory figure of this process in kB from /proc/self/status: VmRSS (resident now) or VmHWM (its
+    peak, exact, where getrusage's ru_maxrss can lag)."""
     for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
 
+def this_machine() -> str:
+    """This machine in a few words: CPU model and CPU count."""
+    models = [line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")]
+    return f"{models[0] if models else platform.machine()}, {len(os.sched_getaffinity(0))} CPUs"
+
+
 def profile_artifact(path: Path, *, tokens: int = 1000, prefill_lengths=(1024,), seed: int = 0,
                      threads: int | None = None) -> dict:
-    """Step latency over `tokens` streamed tokens (p50, p95, µs), prefill tokens/s at each length, and
-    memory: state bytes, the step's scratch (its preallocated workspace), compiled library bytes (the
-    weights are baked in), resident memory after the warm-up and after the stream, and the process's peak."""
+    """Step latency of each of `tokens` streamed tokens (after a warm-up; p50, p95, µs, and the series by
+    position), prefill tokens/s at each length, and memory: state bytes, the step's scratch (its
+    preallocated workspace), compiled library bytes (the weights are baked in), resident memory after the
+    warm-up, during the stream (every few tokens) and after it, and the process's peak."""
     session = Session(path, threads=threads)
     rng = np.random.default_rng(seed)
-    stream = rng.integers(0, 256, tokens + 100)
-    for t in stream[:100]:  # warm-up: first calls allocate the VM's pooled buffers
+    stream = rng.integers(0, 256, tokens + WARMUP)
+    for t in stream[:WARMUP]:
         session.step(int(t))
-    latencies = np.ones(tokens)  # written now, so that its pages are resident before the first reading
-    rss_start = _rss_kb()
-    for i, t in enumerate(stream[100:]):
+    # written now, so that their pages are resident before the first reading
+    latencies, every = np.ones(tokens), -(-tokens // MEMORY_SAMPLES)
+    rss = np.ones(-(-tokens // every) + 1, np.int64)  # a reading every `every` tokens, and one after the stream
+    rss_start = status_kb()
+    for i, t in enumerate(stream[WARMUP:]):
+        if i % every == 0:  # read between timed steps, never inside one
+            rss[i // every] = status_kb()
         start = time.perf_counter()
         session.step(int(t))
         latencies[i] = time.perf_counter() - start
-    rss_end = _rss_kb()
+    rss[-1] = rss_end = status_kb()
     prefill = {}
     for length in prefill_lengths:
         session.reset()
@@ -41,14 +60,29 @@ def profile_artifact(path: Path, *, tokens: int = 1000, prefill_lengths=(1024,),
         start = time.perf_counter()
         session.prefill(x)
         prefill[length] = length / (time.perf_counter() - start)
-    return {
-        "artifact": str(path), "target": session.manifest["target"]["name"], "threads": session.threads,
-        "tokens": tokens,
-        "step_us": {"p50": float(np.percentile(latencies, 50) * 1e6), "p95": float(np.percentile(latencies, 95) * 1e6),
-                    "mean": float(latencies.mean() * 1e6)},
-        "prefill_tokens_per_s": prefill,
-        "memory": {"state_bytes": session.state_bytes, "scratch_bytes": session.workspace_bytes,
-                   "library_bytes": sum((Path(path) / lib).stat().st_size for lib in session.manifest["libraries"].values()),
-                   "rss_after_warmup_kb": rss_start, "rss_after_stream_kb": rss_end,
-                   "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
-    }
+    memory = {"state_bytes": session.state_bytes, "scratch_bytes": session.workspace_bytes,
+              "rss_after_warmup_kb": rss_start, "rss_after_stream_kb": rss_end,
+              "peak_rss_kb": status_kb("VmHWM")}
+    return build_report(path, session.manifest, machine=this_machine(), threads=session.threads,
+                        positions=WARMUP + np.arange(tokens), latencies_s=latencies, prefill=prefill,
+                        memory=memory, memory_tokens=[*range(WARMUP, WARMUP + tokens, every), WARMUP + tokens],
+                        memory_rss_kb=rss.tolist())
+
+
+def profile(path: Path, *, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
+            timeout: float = 30.0, **options) -> dict:
+    """Profile an artifact where it runs: a microcontroller's C bundle by its footprint on the emulated
+    board (`rnnx.firmware.footprint`), on a board over RPC when `rpc` or `tracker` is given
+    (`rpc.profile_remote`), else on this machine (`profile_artifact`); `options` are theirs."""
+    from ..runtime.artifact import read_artifact
+    from ..targets import get_target
+
+    if get_target(read_artifact(path)["target"]["name"]).packaging == "c-bundle":
+        from ..firmware import footprint
+
+        return footprint(path)
+    if rpc or tracker:
+        from .rpc import profile_remote
+
+        return profile_remote(path, rpc, tracker, key, timeout=timeout, **options)
+    return profile_artifact(path, **options)

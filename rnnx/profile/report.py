@@ -1,0 +1,82 @@
+"""The profile report, built once from raw measurements whether they were taken here or on a board over RPC,
+and its table."""
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+
+def build_report(artifact: Path, manifest: dict, *, machine: str, threads: int | None, positions: np.ndarray,
+                 latencies_s: np.ndarray, prefill: dict, memory: dict, memory_tokens: list[int],
+                 memory_rss_kb: list[int]) -> dict:
+    """The report of `rnnx profile` (`--json` prints it as is).
+
+    `positions` `(N,)`: tokens already in the state at each timed step; `latencies_s` `(N,)` those steps'
+    seconds; `prefill`: length -> tokens/s; `memory`: the scalar memory figures; `memory_tokens`,
+    `memory_rss_kb` `(M,)`: resident memory sampled when that many tokens had been streamed."""
+    return {
+        "artifact": str(artifact), "model": manifest["export"]["model"]["source"], "target": manifest["target"]["name"],
+        "machine": machine, "threads": threads,
+        "tokens": len(latencies_s),
+        "step_us": {"p50": float(np.percentile(latencies_s, 50) * 1e6), "p95": float(np.percentile(latencies_s, 95) * 1e6),
+                    "mean": float(latencies_s.mean() * 1e6)},
+        "prefill_tokens_per_s": prefill,
+        "memory": memory | {"library_bytes": sum((Path(artifact) / lib).stat().st_size
+                                                 for lib in manifest["libraries"].values())},
+        "series": {"position": [int(p) for p in positions], "step_us": [float(s * 1e6) for s in latencies_s],
+                   "memory_tokens": [int(t) for t in memory_tokens], "rss_kb": [int(r) for r in memory_rss_kb],
+                   "state_bytes_in_use": [state_bytes_in_use(manifest, t) for t in memory_tokens]},
+    }
+
+
+def state_bytes_in_use(manifest: dict, tokens: int) -> int:
+    """Bytes of the artifact's state that hold information after `tokens` tokens: all of a linear state from
+    the first token; of a KV cache (a state tensor with a `window` dimension) min(tokens, W) of its W slots."""
+    config = manifest["export"]["model"].get("config")
+    layout = manifest["state"]
+    if config is None:  # a model from a factory: no declared mixer, so no window to account for
+        return sum(s["bytes"] for s in layout)
+    from ..ops.registry import OPS
+
+    declared = OPS[config["mixer"]].state  # the layout repeats the op's state tensors layer after layer
+    filled = min(tokens, config["window"]) / config["window"]
+    return int(sum(s["bytes"] * (filled if "window" in declared[i % len(declared)].shape else 1)
+                   for i, s in enumerate(layout)))
+
+
+def report_table(report: dict, title: str) -> Table:
+    """The rich table `rnnx profile` prints, for a local or a remote report."""
+    memory = report["memory"]
+    table = Table(title=f"{title} ({report['target']} on {report['machine']}, {report['threads'] or '?'} threads)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    step = report["step_us"]
+    table.add_row(f"step latency p50 / p95 ({report['tokens']} tokens)", f"{step['p50']:.1f} / {step['p95']:.1f} µs")
+    for length, rate in report["prefill_tokens_per_s"].items():
+        table.add_row(f"prefill T={length}", f"{rate:,.0f} tokens/s")
+    table.add_row("state", f"{memory['state_bytes']:,} B")
+    if memory.get("scratch_bytes") is not None:
+        table.add_row("step scratch (preallocated workspace)", f"{memory['scratch_bytes']:,} B")
+    table.add_row("compiled libraries (weights baked in)", f"{memory['library_bytes']:,} B")
+    table.add_row("resident after warm-up / after stream",
+                  f"{memory['rss_after_warmup_kb']:,} / {memory['rss_after_stream_kb']:,} kB")
+    table.add_row("process peak resident", f"{memory['peak_rss_kb']:,} kB")
+    return table
+
+
+def footprint_table(report: dict, title: str) -> Table:
+    """The rich table of a microcontroller artifact's footprint (`rnnx.firmware.footprint`)."""
+    table = Table(title=f"{title} ({report['target']}: footprint)", caption=f"instructions: {report['instructions_how']}")
+    table.add_column("measure")
+    table.add_column("bytes / count", justify="right")
+    capacity = report["capacity"]
+    for label, value in (("code (text)", report["code_bytes"]), ("weights (flash)", report["weight_bytes"]),
+                         ("arena: state + scratch (RAM, static)", report["arena_bytes"]),
+                         ("of which state", report["state_bytes"]), ("stack reserved", report["stack_bytes"])):
+        table.add_row(label, f"{value:,}")
+    table.add_row("flash used / capacity", f"{report['flash_bytes']:,} / {capacity['flash']:,}")
+    table.add_row("RAM used / capacity", f"{report['ram_bytes']:,} / {capacity['ram']:,}")
+    if per_step := report["instructions_per_step"]:
+        table.add_row("instructions per step (mean, min-max)",
+                      f"{per_step['mean']:,.0f} ({per_step['min']:,.0f}-{per_step['max']:,.0f})")
+    return table
