@@ -19,6 +19,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <tvm/ffi/extra/module.h>
 #include <tvm/ffi/function.h>
@@ -163,6 +164,11 @@ void RegisterGlobals() {
   // the session's resident memory now and at its peak, in kB
   ffi::Function::SetGlobal("rnnx.board.memory", ffi::Function::FromTyped([]() -> std::string {
     return "{\"VmRSS\": " + std::to_string(StatusKb("VmRSS")) + ", \"VmHWM\": " + std::to_string(StatusKb("VmHWM")) + "}";
+  }), true);
+  // the machine, as `uname -m` says it: the client checks it against the artifact's target first
+  ffi::Function::SetGlobal("rnnx.board.arch", ffi::Function::FromTyped([]() -> std::string {
+    struct utsname name;
+    return uname(&name) == 0 ? std::string(name.machine) : std::string("unknown");
   }), true);
 }
 
