@@ -18,7 +18,6 @@ from pathlib import Path
 from rnnx.compiler import compile_export
 from rnnx.errors import RnnxError
 from rnnx.export import export_model
-from rnnx.models import CONFIGS
 from rnnx.targets import TARGETS
 from rnnx.verify import verify_emulated
 from report import write_results
@@ -54,7 +53,7 @@ def table(rows: list[dict]) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=["ref-tiny", "ref-small", "ref-small-gdn", "ref-aaren"])
+    parser.add_argument("--configs", nargs="+", default=["ref-tiny", "ref-small", "ref-small-gdn", "ref-aaren", "ref-micro"])
     parser.add_argument("--targets", nargs="+", default=list(TARGETS))
     parser.add_argument("--emulate", action="store_true")
     parser.add_argument("--out", default="bench/results")

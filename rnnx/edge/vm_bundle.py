@@ -95,8 +95,7 @@ def run_steps(artifact_dir: Path, tokens: np.ndarray, prefill: int = 0, threads:
     if not runner.is_file():
         raise RnnxError(f"{artifact_dir} has no native bundle (bin/rnnx-run): compile it for a board target")
     target = get_target(manifest["target"]["name"])
-    if target.emulator and shutil.which(target.emulator[0]) is None:
-        raise RnnxError(f"emulator {target.emulator[0]} not found: install the Debian package {target.needs()[-1]}")
+    target.require_emulator()
     batch = manifest["export"]["batch_size"]
     tokens = np.asarray(tokens, dtype="<i8")
     batched = tokens.reshape(batch, -1)

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import RnnxError
-from ..targets import Target
+from ..targets import Target, require
 from .boards import BOARD_FILES, Board, board_for
 from .footprint import STACK_BYTES
 
@@ -54,8 +54,7 @@ def build_firmware(bundle: Path, target: Target | str, directory: Path) -> Path:
     """Build the example firmware for the C bundle in `bundle` into `directory` (created); returns the ELF."""
     target, _ = board_for(target)
     target.toolchain.require(target.toolchain.cc)
-    if shutil.which("make") is None:
-        raise RnnxError("make not found: install the Debian package make (apt-get install make)")
+    require("make", "apt-get install make")
     if not (Path(bundle) / "rnnx_model.h").is_file():
         raise RnnxError(f"{bundle} is not an rnnx C bundle: it has no rnnx_model.h")
     directory = Path(directory)

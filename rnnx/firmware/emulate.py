@@ -6,7 +6,6 @@ executed instruction; the firmware reads the SysTick timer (clocked from the boa
 around each step, and converts ticks to instructions with a calibration loop of known length that it runs
 first. The count is exact to one tick (40 instructions at mps2's 25 MHz, 31.25 at mps3-an547's 32 MHz).
 """
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnxError
-from ..targets import Target
+from ..targets import Target, emulator_install, require
 from .boards import board_for
 
 _EXIT = {2: "could not open its host files", 3: "could not write its host files", 4: "rnnx_model_init failed"}
@@ -35,9 +34,7 @@ def run_firmware(elf: Path, target: Target | str, tokens, vocab: int, timeout: f
     logits `(n, vocab)` float32 and the instructions of each step `(n,)` float64."""
     target, _ = board_for(target)
     command = emulator_command(target, elf)
-    if shutil.which(command[0]) is None:
-        raise RnnxError(f"{command[0]} not found: install the Debian package qemu-system-arm "
-                        "(apt-get install qemu-system-arm)")
+    require(command[0], emulator_install(target.emulator))
     tokens = np.asarray(tokens, dtype=np.int32).reshape(-1)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-") as cwd:
         tokens.tofile(Path(cwd) / "tokens.bin")

@@ -1,7 +1,6 @@
 """From an export to a static artifact's parts (C bundle, Linux runner), and running the runner."""
 import json
 import platform
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -15,7 +14,7 @@ from ..compiler.pipeline import pipeline
 from ..errors import RnnxError
 from ..export.manifest import read_manifest
 from ..runtime.artifact import INITIAL_STATE, read_artifact
-from ..targets import Target, get_target
+from ..targets import Target, emulator_install, get_target, require
 from .emit import CONSTANTS_ASM, KERNELS, MODEL, RUNTIME_SOURCES, emit_static_bundle, static_tvm_target
 
 BUNDLE_DIR, RUNNER = "bundle", "bin/rnnx-run"  # where the VM boards have theirs too
@@ -65,9 +64,7 @@ def bundle_objects(bundle_dir: Path, cc: str, cflags: list[str], out_dir: Path) 
 def build_linux_runner(bundle_dir: Path, target: Target, out: Path) -> Path:
     """Link `rnnx-run` (runtime/rnnx_run.c) at `out` from the bundle, with the target's Linux C compiler (this
     machine's gcc where the target has no cross toolchain): static, so qemu-user needs no sysroot."""
-    cc = target.toolchain.require(target.toolchain.cc) if target.toolchain else shutil.which("gcc")
-    if cc is None:
-        raise RnnxError("gcc not found: install the Debian package gcc")
+    cc = target.toolchain.require(target.toolchain.cc) if target.toolchain else require("gcc", "apt-get install gcc")
     with tempfile.TemporaryDirectory(prefix="rnnx-objects.") as tmp:
         objects = bundle_objects(bundle_dir, cc, ["-O2", "-Wall"], Path(tmp))
         _run([cc, "-O2", "-Wall", f"-I{bundle_dir}", str(RUNNER_SOURCE), *map(str, objects), "-static", "-lm",
@@ -85,8 +82,8 @@ def run_runner(runner: Path, tokens, emulator: tuple[str, ...] = ()) -> tuple[np
     """Run `runner` (an `rnnx-run`) on `tokens` (int sequence), under `emulator` (an argv prefix) if given.
     Returns the logits `(len(tokens), vocab)` float32 and its report (steps, step_us_p50, step_us_p95,
     max_rss_kb — the emulator's own included when emulated —, vocab, arena_bytes)."""
-    if emulator and shutil.which(emulator[0]) is None:
-        raise RnnxError(f"emulator {emulator[0]} not found: install the Debian package qemu-user")
+    if emulator:
+        require(emulator[0], emulator_install(emulator))
     with tempfile.TemporaryDirectory(prefix="rnnx-run.") as tmp:
         tokens_path, logits_path = Path(tmp) / "tokens.bin", Path(tmp) / "logits.bin"
         np.asarray(tokens, "<i8").reshape(-1).tofile(tokens_path)

@@ -7,7 +7,7 @@ import numpy as np
 import tvm
 
 from ..errors import RnnxError
-from ..targets import Target
+from ..targets import Target, require
 from .kernels import build_kernels, kernel_module, scratch_bytes
 from .plan import ALIGN, StepPlan, Tensor, plan_step
 
@@ -183,12 +183,9 @@ rnnx_constants:
 
 def target_tool(target: Target, tool: str) -> str:
     """The path of binutils' `tool` (nm, size, objdump) for the target's objects."""
-    name = target.toolchain.cc.removesuffix("gcc") + tool if target.toolchain else tool
-    path = shutil.which(name)
-    if path is None:
-        raise RnnxError(f"{name} not found: install the Debian package "
-                        f"{target.toolchain.apt if target.toolchain else 'binutils'}")
-    return path
+    if target.toolchain:
+        return target.toolchain.require(target.toolchain.cc.removesuffix("gcc") + tool)
+    return require(tool, "apt-get install binutils")
 
 
 def _text_bytes(target: Target, obj: Path) -> int:

@@ -31,10 +31,7 @@ class Toolchain:
 
     def require(self, tool: str | None = None) -> str:
         """`find`, or a clear error naming what to install."""
-        path = self.find(tool)
-        if path is None:
-            raise RnnxError(f"cross compiler {tool or self.cxx} not found; to install it: {self.install}")
-        return path
+        return self.find(tool) or require(tool or self.cxx, self.install)
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,14 @@ class Target:
 
     def needs(self) -> list[str]:
         """What must be installed here to compile for, and to emulate, this target."""
-        return [p for p in (self.toolchain and self.toolchain.install, _emulator_package(self.emulator)) if p]
+        return [p for p in (self.toolchain and self.toolchain.install, emulator_install(self.emulator)) if p]
+
+    def require_emulator(self) -> tuple[str, ...]:
+        """The emulator's argv prefix, or a clear error: none for this target, or not installed."""
+        if not self.emulator:
+            raise RnnxError(f"target {self.name} has no emulator here: verify it on the board")
+        require(self.emulator[0], emulator_install(self.emulator))
+        return self.emulator
 
 
 _VECTOR_ISA = ("sse", "ssse3", "avx", "fma", "f16c", "asimd", "sve", "neon")
@@ -94,10 +98,19 @@ def _cpu_flags() -> set[str]:
     return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
 
 
-def _emulator_package(emulator: tuple[str, ...]) -> str | None:
+def emulator_install(emulator: tuple[str, ...]) -> str | None:
+    """How to install the emulator an argv prefix starts with."""
     if not emulator:
         return None
     return "apt-get install " + ("qemu-system-arm" if emulator[0].startswith("qemu-system") else "qemu-user")
+
+
+def require(tool: str, install: str) -> str:
+    """The path of `tool` on $PATH, or an error naming it and how to install it."""
+    path = shutil.which(tool)
+    if path is None:
+        raise RnnxError(f"{tool} not found; to install it: {install}")
+    return path
 
 
 def _debian(cc: str, cxx: str, packages: str, sysroot: str | None = None) -> Toolchain:

@@ -19,8 +19,7 @@ from .runners import TorchRunner
 def run_emulated(artifact: Path, target: Target, tokens: np.ndarray, prefill: int = 0) -> tuple[np.ndarray, dict]:
     """Run the artifact's program for `target` on `tokens` `(n,)` int64 under the target's emulator:
     (logits `(n, V)` float32 — for a prefill of the first `prefill` tokens, their logits —, its report)."""
-    if not target.emulator:
-        raise RnnxError(f"target {target.name} has no emulator here: verify it on the board")
+    target.require_emulator()
     if target.runtime == "vm":
         from ..edge.vm_bundle import run_steps
 

@@ -1,5 +1,4 @@
 """Each mistake a user can make gets one line naming what is wrong, exit code 2, and no partial output."""
-import os
 import signal
 import subprocess
 import sys
@@ -8,7 +7,6 @@ import time
 
 import pytest
 
-from rnnx.errors import RnnxError
 from rnnx.export import export_model
 
 

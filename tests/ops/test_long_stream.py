@@ -1,6 +1,5 @@
 """A 100K-token recurrent stream against the chunk form: catches drift that short sequences hide."""
 import pytest
-import torch
 
 from rnnx.numerics import compare
 from rnnx.ops import OPS

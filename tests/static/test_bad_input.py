@@ -23,7 +23,7 @@ def test_missing_cross_compiler_names_the_package(static_builds, tmp_path):
 
 def test_missing_emulator_and_empty_tokens_are_named(static_builds):
     out, sizes = static_builds("ref-tiny", "riscv64")
-    with pytest.raises(RnnxError, match="emulator qemu-nowhere not found"):
+    with pytest.raises(RnnxError, match="qemu-nowhere not found; to install it: apt-get install qemu-user"):
         run_runner(out / sizes["runner"], [1, 2], ("qemu-nowhere",))
     with pytest.raises(RnnxError, match="cannot read its tokens"):
         run_runner(out / sizes["runner"], [], static_target("riscv64").emulator)

@@ -97,3 +97,12 @@ def test_python_runtime_path_needs_neither_torch_nor_onnx(tiny_export, tmp_path)
     out = subprocess.run([sys.executable, "-c", BLOCK_COMPILER, str(tmp_path / "artifact")],
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "(1, 256)", out.stderr[-2000:]
+
+
+def test_missing_emulator_is_named_with_its_package_and_exits_2(tiny_export, tmp_path):
+    compile_export(tiny_export, "riscv64", tmp_path / "artifact")
+    env = os.environ | {"PATH": os.path.dirname(sys.executable)}  # python, but no qemu
+    out = subprocess.run([sys.executable, "-m", "rnnx", "verify", str(tmp_path / "artifact"), "--emulate"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "qemu-riscv64 not found; to install it: apt-get install qemu-user" in out.stderr
