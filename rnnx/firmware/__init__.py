@@ -2,7 +2,7 @@
 (`rnnx.static`), built with the target's cross compiler, run on the emulated board, measured.
 
 Public functions:
-- `check_fits(target, weight_bytes, arena_bytes, code_bytes=0, *, model, stack_bytes)`: raise, with the
+- `check_fits(target, weight_bytes, arena_bytes, code_bytes=None, *, model, stack_bytes)`: raise, with the
   numbers, if a model does not fit the target's flash or RAM; `export_sizes(export_dir)` gives the sizes an
   export fixes, so that `rnnx compile` can refuse before the slow build;
 - `write_example(target, directory)`: main.c, board.h, startup, linker scripts and a Makefile;

@@ -17,17 +17,18 @@ STACK_BYTES = 16 << 10  # the example firmware's stack: main, the step and the k
 ARENA_SYMBOL, CONSTANTS_SYMBOL = "rnnx_arena", "rnnx_constants"
 
 
-def check_fits(target: Target | str, weight_bytes: int, arena_bytes: int, code_bytes: int = 0, *,
+def check_fits(target: Target | str, weight_bytes: int, arena_bytes: int, code_bytes: int | None = None, *,
                model: str = "the model", stack_bytes: int = STACK_BYTES) -> None:
-    """Raise if `weight_bytes` + `code_bytes` exceed the target's flash or `arena_bytes` + `stack_bytes`
-    its RAM; the message gives every number."""
+    """Raise if `weight_bytes` + `code_bytes` (None: not compiled yet) exceed the target's flash or
+    `arena_bytes` + `stack_bytes` its RAM; the message gives every number."""
     target = get_target(target) if isinstance(target, str) else target
     if target.memory is None:
         return
     flash, ram = target.memory["flash"], target.memory["ram"]
-    if weight_bytes + code_bytes > flash:
-        raise RnnxError(f"{model} needs {weight_bytes + code_bytes:,} B of flash ({weight_bytes:,} B of weights + "
-                        f"{code_bytes:,} B of code); {target.name} has {flash:,} B")
+    if weight_bytes + (code_bytes or 0) > flash:
+        code = "before its code" if code_bytes is None else f"+ {code_bytes:,} B of code"
+        raise RnnxError(f"{model} needs {weight_bytes + (code_bytes or 0):,} B of flash ({weight_bytes:,} B of weights "
+                        f"{code}); {target.name} has {flash:,} B")
     if arena_bytes + stack_bytes > ram:
         raise RnnxError(f"{model} needs {arena_bytes + stack_bytes:,} B of RAM ({arena_bytes:,} B of arena + "
                         f"{stack_bytes:,} B of stack); {target.name} has {ram:,} B")

@@ -55,7 +55,7 @@ def test_model_too_large_for_flash_is_refused_with_its_sizes(tiny_export):
         check_fits("cortex-m4f", sizes["weight_bytes"], sizes["state_bytes"], model=sizes["model"])
     message = str(refused.value)
     assert message == (f"ref-tiny needs {sizes['weight_bytes']:,} B of flash ({sizes['weight_bytes']:,} B of weights "
-                       f"+ 0 B of code); cortex-m4f has 1,048,576 B")
+                       f"before its code); cortex-m4f has 1,048,576 B")
 
 
 def test_arena_too_large_for_ram_is_refused_with_its_sizes():
