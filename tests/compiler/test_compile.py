@@ -6,28 +6,12 @@ import sys
 import onnx
 import pytest
 
-from rnnx.compiler import compile_export
 from rnnx.errors import RnnxError
 from rnnx.export import export_model
 from rnnx.targets import TARGETS
 from rnnx.verify import verify
 
 from ..configs import TESTED_CONFIGS
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    made = {}
-
-    def get(config, flavor="portable", target="host"):
-        key = (config, flavor, target)
-        if key not in made:
-            root = tmp_path_factory.mktemp("artifacts")
-            export_model(config, root / "export", flavor=flavor)
-            compile_export(root / "export", target, root / "artifact")
-            made[key] = root / "artifact"
-        return made[key]
-    return get
 
 
 @pytest.mark.parametrize("config", TESTED_CONFIGS)
@@ -38,7 +22,7 @@ def test_compiled_artifact_verifies_against_pytorch_and_onnxruntime(artifacts, c
 
 @pytest.mark.parametrize("flavor", ["standard", "ort"])
 def test_linear_attention_spellings_compile_to_the_same_kernels(artifacts, flavor):
-    _, checks = verify(artifacts("ref-small-gdn" if flavor == "standard" else "ref-tiny", flavor),
+    _, checks = verify(artifacts("ref-small-gdn" if flavor == "standard" else "ref-tiny", flavor=flavor),
                        prompt=70, steps=8, stream=64)
     assert all(c.passed for c in checks[:4]), checks  # against PyTorch (the reference evaluator is slow)
 

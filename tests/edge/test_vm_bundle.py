@@ -14,10 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnx.compiler import compile_export
 from rnnx.edge import tvm_runtime
 from rnnx.errors import RnnxError
-from rnnx.export import export_model
 from rnnx.models import build_model
 from rnnx.numerics import compare
 from rnnx.targets import get_target
@@ -30,11 +28,8 @@ TIMEOUT_S = 60
 
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    root = tmp_path_factory.mktemp("aarch64")
-    export_model("ref-tiny", root / "export")
-    compile_export(root / "export", TARGET.name, root / "artifact")
-    return root / "artifact"
+def artifact(artifacts):
+    return artifacts("ref-tiny", TARGET.name)
 
 
 def _pytorch_logits(tokens: np.ndarray) -> torch.Tensor:

@@ -23,13 +23,6 @@ def assert_user_error(result, *fragments):
         assert fragment in lines[0]
 
 
-@pytest.fixture(scope="module")
-def export_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("bad") / "tiny"
-    export_model("ref-tiny", out)
-    return out
-
-
 def test_unknown_config(tmp_path):
     assert_user_error(rnnx("export", "ref-nope", "-o", tmp_path / "x"), "unknown model 'ref-nope'")
 
@@ -73,12 +66,12 @@ def test_output_directory_that_cannot_be_written(tmp_path):
     assert (tmp_path / "precious" / "thesis.txt").exists()
 
 
-def test_corrupt_foreign_and_tampered_inputs_to_verify(export_dir, tmp_path):
-    assert_user_error(rnnx("verify", export_dir / "prefill.onnx"), "is a file")
+def test_corrupt_foreign_and_tampered_inputs_to_verify(tiny_export, tmp_path):
+    assert_user_error(rnnx("verify", tiny_export / "prefill.onnx"), "is a file")
     assert_user_error(rnnx("verify", tmp_path), "is not an rnnx export: it has no manifest.json")
     tampered = tmp_path / "tampered"
     tampered.mkdir()
-    for f in export_dir.iterdir():
+    for f in tiny_export.iterdir():
         (tampered / f.name).write_bytes(f.read_bytes())
     data = bytearray((tampered / "step.onnx").read_bytes())
     data[len(data) // 2] ^= 0xFF

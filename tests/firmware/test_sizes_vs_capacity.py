@@ -8,7 +8,6 @@ import sys
 import pytest
 
 from rnnx.errors import RnnxError
-from rnnx.export import export_model
 from rnnx.firmware import build_firmware, bundle_sizes, check_fits, elf_sizes, elf_symbols, export_sizes, footprint
 from rnnx.models import build_model, get_config
 from rnnx.runtime.artifact import read_artifact
@@ -38,13 +37,6 @@ def test_bundle_links_into_firmware_for_target(micro_artifact, tmp_path, target,
     assert sizes["arena_bytes"] == bundle_sizes(bundle)["arena_bytes"]
     assert sizes["const_bytes"] == bundle_sizes(bundle)["const_bytes"]
     assert not {"malloc", "free", "_sbrk", "_malloc_r"} & set(elf_symbols(elf, target))  # no heap anywhere
-
-
-@pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref-tiny") / "export"
-    export_model("ref-tiny", out)
-    return out
 
 
 def test_model_too_large_for_flash_is_refused_with_its_sizes(tiny_export):

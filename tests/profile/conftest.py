@@ -8,19 +8,14 @@ import time
 
 import pytest
 
-from rnnx.compiler import compile_export
-from rnnx.export import export_model
 
 KEY = "rnnx-test"
 STARTUP_S = 60
 
 
 @pytest.fixture(scope="module")
-def artifact(tmp_path_factory):
-    root = tmp_path_factory.mktemp("profile")
-    export_model("ref-tiny", root / "export")
-    compile_export(root / "export", "host", root / "artifact")
-    return root / "artifact"
+def artifact(artifacts):
+    return artifacts("ref-tiny")
 
 
 def free_port() -> int:
@@ -89,7 +84,7 @@ def board():
 
 
 @pytest.fixture(scope="module")
-def aarch64_board(artifact):
+def aarch64_board(artifacts):
     """(the aarch64 artifact of ref-tiny, HOST:PORT of its own bin/rnnx-rpc-server running under qemu-aarch64)."""
     import selectors
     import shutil
@@ -99,8 +94,7 @@ def aarch64_board(artifact):
     target = get_target("raspberry-pi-5")
     if not (shutil.which(target.emulator[0]) and shutil.which(target.toolchain.cxx)):
         pytest.skip(f"needs {target.emulator[0]} and {target.toolchain.cxx} (Debian: {' '.join(target.needs())})")
-    compiled = artifact.parent / "aarch64"
-    compile_export(artifact.parent / "export", target.name, compiled)
+    compiled = artifacts("ref-tiny", target.name)
     server = subprocess.Popen([*target.emulator, str(compiled / "bin" / "rnnx-rpc-server"), "--host", "127.0.0.1",
                                "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from rnnx.export import export_model
 from rnnx.models import build_model
 from rnnx.static import compile_static
 from rnnx.targets import TARGETS
@@ -27,18 +26,6 @@ def pytorch_logits(config: str, tokens: np.ndarray) -> torch.Tensor:
     """fp64 logits `(n, vocab)` of the model's forward pass over `tokens` from its initial state."""
     with torch.no_grad():
         return build_model(config).double()(torch.from_numpy(tokens)[None])[0][0]
-
-
-@pytest.fixture(scope="session")
-def exports(tmp_path_factory):
-    made = {}
-
-    def get(config):
-        if config not in made:
-            made[config] = tmp_path_factory.mktemp(config) / "export"
-            export_model(config, made[config])
-        return made[config]
-    return get
 
 
 @pytest.fixture(scope="session")

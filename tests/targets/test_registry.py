@@ -10,7 +10,6 @@ import pytest
 
 from rnnx.compiler import compile_export
 from rnnx.errors import RnnxError
-from rnnx.export import export_model
 from rnnx.runtime import Session
 from rnnx.targets import TARGETS
 
@@ -24,13 +23,6 @@ def _elf_machine(data: bytes) -> int:
     return int.from_bytes(data[18:20], "little")
 
 
-@pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
-    path = tmp_path_factory.mktemp("export") / "ref-tiny"
-    export_model("ref-tiny", path)
-    return path
-
-
 def test_registry_lists_the_boards_with_what_each_needs():
     out = subprocess.run([sys.executable, "-m", "rnnx", "targets", "--json"], capture_output=True, text=True, check=True)
     rows = {r["name"]: r for r in json.loads(out.stdout)}
@@ -42,10 +34,10 @@ def test_registry_lists_the_boards_with_what_each_needs():
 
 
 @pytest.mark.parametrize("target", [t for t in BOARDS if TARGETS[t].runtime == "vm" and TARGETS[t].packaging == "library"])
-def test_vm_target_compiles_to_libraries_of_its_machine(tiny_export, tmp_path, target):
-    manifest = compile_export(tiny_export, target, tmp_path / "artifact")
-    for library in manifest["libraries"].values():
-        head = (tmp_path / "artifact" / library).read_bytes()[:20]
+def test_vm_target_compiles_to_libraries_of_its_machine(artifacts, target):
+    artifact = artifacts("ref-tiny", target)
+    for library in json.loads((artifact / "artifact.json").read_text())["libraries"].values():
+        head = (artifact / library).read_bytes()[:20]
         assert _elf_machine(head) == ELF_MACHINE[TARGETS[target].arch]
 
 
@@ -69,10 +61,9 @@ def test_missing_cross_compiler_names_the_package_and_exits_2(tiny_export, tmp_p
     assert not (tmp_path / "artifact").exists()
 
 
-def test_session_refuses_another_machines_artifact_and_points_to_emulation(tiny_export, tmp_path):
-    compile_export(tiny_export, "raspberry-pi-4", tmp_path / "artifact")
+def test_session_refuses_another_machines_artifact_and_points_to_emulation(artifacts):
     with pytest.raises(RnnxError, match="cannot run on this x86_64 machine.*--emulate"):
-        Session(tmp_path / "artifact")
+        Session(artifacts("ref-tiny", "raspberry-pi-5"))
 
 
 def test_unknown_target_lists_the_known_ones(tiny_export, tmp_path):
@@ -92,17 +83,15 @@ print(Session(sys.argv[1]).step(3).shape)
 """
 
 
-def test_python_runtime_path_needs_neither_torch_nor_onnx(tiny_export, tmp_path):
-    compile_export(tiny_export, "host", tmp_path / "artifact")
-    out = subprocess.run([sys.executable, "-c", BLOCK_COMPILER, str(tmp_path / "artifact")],
+def test_python_runtime_path_needs_neither_torch_nor_onnx(artifacts):
+    out = subprocess.run([sys.executable, "-c", BLOCK_COMPILER, str(artifacts("ref-tiny"))],
                          capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "(1, 256)", out.stderr[-2000:]
 
 
-def test_missing_emulator_is_named_with_its_package_and_exits_2(tiny_export, tmp_path):
-    compile_export(tiny_export, "riscv64", tmp_path / "artifact")
+def test_missing_emulator_is_named_with_its_package_and_exits_2(artifacts):
     env = os.environ | {"PATH": os.path.dirname(sys.executable)}  # python, but no qemu
-    out = subprocess.run([sys.executable, "-m", "rnnx", "verify", str(tmp_path / "artifact"), "--emulate"],
+    out = subprocess.run([sys.executable, "-m", "rnnx", "verify", str(artifacts("ref-tiny", "riscv64")), "--emulate"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "qemu-riscv64 not found; to install it: apt-get install qemu-user" in out.stderr
