@@ -18,7 +18,7 @@ from tvm.runtime.vm import VirtualMachine
 
 from ..errors import RnnxError
 from ..runtime.artifact import INITIAL_STATE, read_artifact
-from ..runtime.session import _entry
+from ..runtime.session import vm_entry
 from ..targets import get_target
 from . import MEMORY_SAMPLES, WARMUP
 from .report import build_report
@@ -129,7 +129,7 @@ class RemoteSession:
                 raise RnnxError(f"the board at {where} cannot load {lib}, compiled for {target['name']} "
                                 f"({target['arch']}): {_message(e)}") from None
             self._vm[kind] = VirtualMachine(module, self.device)
-            self._workspace[kind] = _entry(self._vm[kind])[1]
+            self._workspace[kind] = vm_entry(self._vm[kind])[1]
         with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
             self._initial = [initial[s["name"]] for s in self.manifest["state"]]
         self._state = [tvm.runtime.tensor(x, self.device) for x in self._initial]
@@ -164,9 +164,8 @@ class RemoteSession:
     def prefill_seconds(self, tokens: np.ndarray) -> float:
         """Seconds of one prefill of `tokens` `(B, T)` on the board, run after an untimed one from the state
         that one leaves; changes the state."""
-        main, workspace = _entry(self._vm["prefill"])
         timer = self._vm["prefill"].time_evaluator("main", self.device, number=1, repeat=1)
-        return timer(tvm.runtime.tensor(tokens, self.device), *self._state, *workspace).results[0]
+        return timer(tvm.runtime.tensor(tokens, self.device), *self._state, *self._workspace["prefill"]).results[0]
 
     def reset(self) -> None:
         """Back to the state before any token, in the same buffers on the board."""

@@ -39,7 +39,7 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
-def _entry(vm: VirtualMachine) -> tuple:
+def vm_entry(vm: VirtualMachine) -> tuple:
     """(`main` of a compiled graph, the arguments it takes after its inputs): the compiler lifts a
     workspace out of static graphs (the step), which `main` then takes as its last argument."""
     if not vm.module.implements_function("main" + WORKSPACE_SUFFIX):
@@ -59,7 +59,7 @@ class Session:
         check_runnable_here(target["name"], target["arch"], target["cpu_flags"])
         self.threads = set_threads(threads)
         device = tvm.cpu()
-        self._main = {kind: _entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
+        self._main = {kind: vm_entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
                       for kind, lib in self.manifest["libraries"].items()}
         self.layout = self.manifest["state"]
         with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
