@@ -27,6 +27,7 @@ from ..errors import RnnxError
 from ..runtime.artifact import INITIAL_STATE, read_artifact
 from ..targets import Target, get_target
 from . import tvm_runtime
+from .program import run_program
 
 NATIVE = Path(__file__).parent / "native"
 PROGRAMS = {"rnnx-run": "runner.cc", "rnnx-rpc-server": "rpc_server.cc"}
@@ -99,13 +100,7 @@ def run_steps(artifact_dir: Path, tokens: np.ndarray, prefill: int = 0, threads:
     batch = manifest["export"]["batch_size"]
     tokens = np.asarray(tokens, dtype="<i8")
     batched = tokens.reshape(batch, -1)
-    with tempfile.TemporaryDirectory(prefix="rnnx-run.") as tmp:
-        tokens_file, logits_file = Path(tmp) / "tokens.bin", Path(tmp) / "logits.bin"
-        batched.tofile(tokens_file)
-        argv = [*target.emulator, str(runner), str(tokens_file), str(logits_file), "--prefill", str(prefill),
-                *(["--threads", str(threads)] if threads else [])]
-        done = subprocess.run(argv, capture_output=True, text=True)
-        if done.returncode:
-            raise RnnxError(f"{runner} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-        logits = np.fromfile(logits_file, "<f4").reshape(batched.shape[1], batch, -1).transpose(1, 0, 2)
-    return (logits[0] if tokens.ndim == 1 else logits), json.loads(done.stdout.strip().splitlines()[-1])
+    flat, report = run_program(runner, batched, target.emulator,
+                               ["--prefill", str(prefill), *(["--threads", str(threads)] if threads else [])])
+    logits = flat.reshape(batched.shape[1], batch, -1).transpose(1, 0, 2)
+    return (logits[0] if tokens.ndim == 1 else logits), report

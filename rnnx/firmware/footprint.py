@@ -4,13 +4,13 @@
 export already fixes (weights, state); `elf_sizes` reads what the linker placed (`size -A`, `nm -S`).
 """
 import math
-import subprocess
 from pathlib import Path
 
 import onnx
 
 from ..errors import RnnxError
 from ..export.manifest import read_manifest
+from ..static.emit import run_tool
 from ..targets import Target, get_target
 
 STACK_BYTES = 16 << 10  # the example firmware's stack: main, the step and the kernels' small locals
@@ -53,8 +53,8 @@ def elf_sizes(elf: Path, target: Target | str) -> dict:
     but .data: code, tables, libc's constants), `ram_bytes` (.data, .bss and the stack), `stack_bytes`, and
     `arena_bytes` (the `rnnx_arena` symbol, inside .bss)."""
     target = get_target(target) if isinstance(target, str) else target
-    text, data, bss = (int(n) for n in _tool(target, "size", elf).splitlines()[1].split()[:3])  # Berkeley format
-    stack = next((int(line.split()[1]) for line in _tool(target, "size", "-A", elf).splitlines()
+    text, data, bss = (int(n) for n in run_tool(target, "size", elf).splitlines()[1].split()[:3])  # Berkeley format
+    stack = next((int(line.split()[1]) for line in run_tool(target, "size", "-A", elf).splitlines()
                   if line.startswith(".stack ")), 0)
     symbols = elf_symbols(elf, target)
     missing = [s for s in (ARENA_SYMBOL, CONSTANTS_SYMBOL) if s not in symbols]
@@ -69,14 +69,8 @@ def elf_symbols(elf: Path, target: Target | str) -> dict[str, int]:
     """Every sized symbol of `elf` -> its size in bytes (`nm -S`)."""
     target = get_target(target) if isinstance(target, str) else target
     symbols = {}
-    for line in _tool(target, "nm", "-S", elf).splitlines():
+    for line in run_tool(target, "nm", "-S", elf).splitlines():
         parts = line.split()
         if len(parts) == 4:
             symbols[parts[3]] = int(parts[1], 16)
     return symbols
-
-
-def _tool(target: Target, name: str, *args) -> str:
-    """Run binutils' `name` of the target's toolchain (arm-none-eabi-size, riscv64-unknown-elf-nm, ...)."""
-    tool = target.toolchain.require(target.toolchain.cc.removesuffix("gcc") + name)
-    return subprocess.run([tool, *map(str, args)], capture_output=True, text=True, check=True).stdout

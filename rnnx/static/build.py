@@ -1,5 +1,4 @@
 """From an export to a static artifact's parts (C bundle, Linux runner), and running the runner."""
-import json
 import platform
 import subprocess
 import tempfile
@@ -14,7 +13,8 @@ from ..compiler.pipeline import pipeline
 from ..errors import RnnxError
 from ..export.manifest import read_manifest
 from ..runtime.artifact import INITIAL_STATE, read_artifact
-from ..targets import Target, emulator_install, get_target, require
+from ..edge.program import run_program
+from ..targets import Target, get_target, require
 from .emit import CONSTANTS_ASM, KERNELS, MODEL, RUNTIME_SOURCES, emit_static_bundle, static_tvm_target
 
 BUNDLE_DIR, RUNNER = "bundle", "bin/rnnx-run"  # where the VM boards have theirs too
@@ -82,18 +82,8 @@ def run_runner(runner: Path, tokens, emulator: tuple[str, ...] = ()) -> tuple[np
     """Run `runner` (an `rnnx-run`) on `tokens` (int sequence), under `emulator` (an argv prefix) if given.
     Returns the logits `(len(tokens), vocab)` float32 and its report (steps, step_us_p50, step_us_p95,
     max_rss_kb — the emulator's own included when emulated —, vocab, arena_bytes)."""
-    if emulator:
-        require(emulator[0], emulator_install(emulator))
-    with tempfile.TemporaryDirectory(prefix="rnnx-run.") as tmp:
-        tokens_path, logits_path = Path(tmp) / "tokens.bin", Path(tmp) / "logits.bin"
-        np.asarray(tokens, "<i8").reshape(-1).tofile(tokens_path)
-        done = subprocess.run([*emulator, str(runner), str(tokens_path), str(logits_path)], capture_output=True,
-                              text=True)
-        if done.returncode != 0:
-            raise RnnxError(f"{runner} failed (exit code {done.returncode}): {done.stderr.strip()[-500:]}")
-        report = json.loads(done.stdout.splitlines()[-1])
-        logits = np.fromfile(logits_path, "<f4").reshape(report["steps"], report["vocab"])
-    return logits, report
+    logits, report = run_program(runner, np.asarray(tokens).reshape(-1), emulator)
+    return logits.reshape(report["steps"], report["vocab"]), report
 
 
 def run_steps(artifact_dir: Path, tokens) -> tuple[np.ndarray, dict]:

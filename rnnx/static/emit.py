@@ -188,7 +188,12 @@ def target_tool(target: Target, tool: str) -> str:
     return require(tool, "apt-get install binutils")
 
 
+def run_tool(target: Target, tool: str, *args) -> str:
+    """The output of binutils' `tool` for the target's objects, run on `args`."""
+    return subprocess.run([target_tool(target, tool), *map(str, args)], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def _text_bytes(target: Target, obj: Path) -> int:
     """Code bytes of an object, by binutils' `size` (text and read-only data)."""
-    text = subprocess.run([target_tool(target, "size"), str(obj)], capture_output=True, text=True, check=True).stdout
-    return int(text.splitlines()[1].split()[0])
+    return int(run_tool(target, "size", obj).splitlines()[1].split()[0])
