@@ -35,7 +35,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "proc_status.h"
+#include "common.h"
 
 namespace ffi = tvm::ffi;
 
@@ -281,11 +281,4 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return Run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rnnx-rpc-server: %s\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return MainOf("rnnx-rpc-server", Run, argc, argv); }

@@ -30,7 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "proc_status.h"
+#include "common.h"
 
 namespace ffi = tvm::ffi;
 using ffi::Tensor;
@@ -204,11 +204,4 @@ int Run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  try {
-    return Run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rnnx-run: %s\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return MainOf("rnnx-run", Run, argc, argv); }
