@@ -70,7 +70,8 @@ def _compile_vm(export_dir: Path, manifest: dict, target, tmp: Path) -> dict:
         libraries[kind], link[kind] = _export_library(executable, kind, target, tmp)
     write_initial_state(export_dir / manifest["graphs"]["prefill"]["file"], manifest["state"], tmp / INITIAL_STATE)
     files = [*libraries.values(), INITIAL_STATE]
-    if target.emulator:  # a Linux board: the native runner, RPC server and TVM runtime beside the libraries
+    # a cross-compiled Linux board: the native runner, RPC server and TVM runtime beside the libraries
+    if target.toolchain and target.packaging == "library":
         from ..edge.vm_bundle import add_vm_bundle
 
         files += add_vm_bundle(tmp, target)
