@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install rnnx and everything it needs on a fresh Debian 12 / Python 3.11 machine.
-#   bash install.sh          the package, its runtime dependencies, and the edge toolchains
+#   bash install.sh          the package with everything it compiles with (`.[compile]`), and the edge toolchains
 #   bash install.sh --dev    also the test tools
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,6 +20,6 @@ pip=(python3 -m pip install --quiet --root-user-action=ignore --disable-pip-vers
 # torch first and exactly: its CPU wheel is on these machines, while an open range resolves to a
 # newer CUDA build of several GB (TOOLCHAIN-NOTES).
 "${pip[@]}" torch==2.13.0
-"${pip[@]}" -e ".${1:+[dev]}"
+"${pip[@]}" -e ".[compile${1:+,dev}]"
 # TVM's runtime libraries for aarch64 boards (PyPI's aarch64 wheels), fetched now, never at run time.
 python3 -m rnnx.edge.tvm_runtime aarch64

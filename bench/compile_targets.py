@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnnx.compiler import compile_export
+from rnnx.packaging import compile_export
 from rnnx.errors import RnnxError
 from rnnx.export import export_model
 from rnnx.targets import TARGETS
@@ -31,8 +31,8 @@ def measure(export: Path, config: str, target: str, emulate: bool, workdir: Path
     except RnnxError as e:
         return row | {"result": "refused", "why": str(e), "compile_s": round(time.perf_counter() - start, 1)}
     row |= {"result": "compiled", "compile_s": round(time.perf_counter() - start, 1),
-            "files": sorted(manifest["files"]), "bytes": sum((workdir / f"{config}-{target}" / f).stat().st_size
-                                                          for f in manifest["files"])}
+            "files": sorted(manifest.files), "bytes": sum((workdir / f"{config}-{target}" / f).stat().st_size
+                                                        for f in manifest.files)}
     if emulate and TARGETS[target].emulator:
         _, checks = verify_emulated(workdir / f"{config}-{target}", prompt=32, steps=8)
         row |= {"emulated": all(c.passed for c in checks), "max_rel": max(c.max_rel for c in checks)}

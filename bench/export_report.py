@@ -26,7 +26,7 @@ def measure(config: str, flavor: str, stream: int, workdir: Path) -> dict:
     length = stream // 10 if flavor == "standard" else stream
     backend, checks = verify_export(workdir / f"{config}-{flavor}", stream=length)
     return {"config": config, "flavor": flavor, "export_s": round(seconds, 2), "backend": backend,
-            "spellings": [o["spelling"] for o in manifest["ops"]], "state_bytes": manifest["state_bytes"],
+            "spellings": [o.spelling for o in manifest.ops], "state_bytes": manifest.state_bytes,
             "checks": [c.as_dict() for c in checks], "passed": all(c.passed for c in checks)}
 
 

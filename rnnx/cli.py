@@ -1,8 +1,10 @@
 """The `rnnx` command. Each command parses arguments and hands off to a plain function of the library."""
 import functools
 import json
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import typer
@@ -12,25 +14,71 @@ from rich.table import Table
 
 from .errors import RnnxError
 
-app = typer.Typer(help="Compile efficient-attention models into recurrent, constant-memory executables.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
+debug = False  # --debug, set before any command runs
 
 
-def user_errors(command):
-    """Turn an `RnnxError` into a one-line message and exit code 2, never a traceback."""
+@app.callback()
+def main(debug_option: bool = typer.Option(False, "--debug", help="On an internal error (a bug in rnnx), print "
+                                           "its traceback here instead of writing it to a file.")):
+    """Compile efficient-attention models into recurrent, constant-memory executables."""
+    global debug
+    debug = debug_option
+
+
+def report_errors(command):
+    """A user's mistake (`RnnxError`) is one line and exit code 2. Anything else is a bug in rnnx, and must not
+    look like the user's: one line saying so and where its traceback went (stderr with --debug), exit code 1."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        stderr = Console(stderr=True, soft_wrap=True, highlight=False)
         try:
             return command(*args, **kwargs)
         except RnnxError as e:
-            Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {e}", highlight=False)
+            stderr.print(f"[bold red]error:[/] {escape(str(e))}")
             sys.exit(2)
+        except KeyboardInterrupt:
+            stderr.print("interrupted")
+            sys.exit(130)
+        except BrokenPipeError:  # the reader of our output went away (`rnnx targets | head`): nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail too
+            sys.exit(141)
+        except Exception as e:
+            trace = traceback.format_exc()
+            if debug:
+                print(trace, file=sys.stderr, end="")
+                where = "traceback above"
+            else:
+                where = _write_traceback(trace)
+            message = next((line for line in str(e).splitlines() if line.strip()), None)
+            what = f"{type(e).__name__}: {message}" if message else type(e).__name__
+            stderr.print(f"[bold red]error:[/] internal error in rnnx (a bug, not your input): {escape(what)}; "
+                         f"{escape(where)}")
+            sys.exit(1)
     return wrapper
 
 
+def _write_traceback(trace: str) -> str:
+    """Write a bug's traceback to $RNNX_HOME/crash/ (`fileio.rnnx_home`), atomically, named by time and pid;
+    say where it went, or print it here when it cannot be written."""
+    from .fileio import rnnx_home
+
+    path = rnnx_home() / "crash" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    tmp = path.with_suffix(".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(trace)
+        tmp.replace(path)
+        return f"traceback in {path}"
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        print(trace, file=sys.stderr, end="")
+        return f"traceback above (cannot write {path}: {e.strerror})"
+
+
 @app.command("ops")
-@user_errors
+@report_errors
 def ops_command(head_dim: int = typer.Option(64, help="Dk = Dv for the bytes-per-head column."),
                 window: int = typer.Option(512, help="W for sliding_window_attention's bytes per head."),
                 as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
@@ -52,7 +100,7 @@ def ops_command(head_dim: int = typer.Option(64, help="Dk = Dv for the bytes-per
 
 
 @app.command("export")
-@user_errors
+@report_errors
 def export_command(model: str = typer.Argument(..., help="A built-in config (ref-tiny, ...) or path/to/file.py:factory."),
                    out: Path = typer.Option(..., "-o", "--out", help="Directory to write (replaced atomically)."),
                    flavor: str = typer.Option("portable", help="portable | standard (ONNX LinearAttention, opset 27) | ort"),
@@ -63,13 +111,13 @@ def export_command(model: str = typer.Argument(..., help="A built-in config (ref
 
     start = time.perf_counter()
     manifest = export_model(model, out, flavor=flavor, seed=seed, batch_size=batch_size)
-    ops = ", ".join(f"{o['name']} as {o['spelling']}" for o in manifest["ops"])
+    ops = ", ".join(f"{o.name} as {o.spelling}" for o in manifest.ops)
     console.print(f"exported {model} ({flavor}) to {out} in {time.perf_counter() - start:.1f} s: {ops}; "
-                  f"state {manifest['state_bytes']:,} bytes in {len(manifest['state'])} tensors", highlight=False)
+                  f"state {manifest.state_bytes:,} bytes in {len(manifest.state)} tensors", highlight=False)
 
 
 @app.command("verify")
-@user_errors
+@report_errors
 def verify_command(path: Path = typer.Argument(..., help="An export directory or a compiled artifact."),
                    prompt: int = typer.Option(100, min=1, help="Prefill length."),
                    steps: int = typer.Option(32, min=1, help="Steps after the prefill."),
@@ -105,28 +153,28 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
 
 
 @app.command("compile")
-@user_errors
+@report_errors
 def compile_command(export: Path = typer.Argument(..., help="An export directory (rnnx export)."),
                     target: str = typer.Option("host", help="A target name; `rnnx targets` lists them."),
                     out: Path = typer.Option(..., "-o", "--out", help="Artifact directory to write (atomically).")):
     """Compile an export with TVM for a target: fused in-place kernels, scheduled dense layers."""
-    from .compiler import compile_export
+    from .packaging import compile_export
 
     start = time.perf_counter()
     manifest = compile_export(export, target, out)
-    console.print(f"compiled {export} for {manifest['target']['name']} to {out} in {time.perf_counter() - start:.1f} s; "
-                  f"state {manifest['state_bytes']:,} bytes", highlight=False)
-    if "static" in manifest:
-        static = manifest["static"]
-        console.print(f"static arena {static['arena_bytes']:,} B (state {static['state_bytes']:,} B, kernel scratch "
-                      f"{static['scratch_pool_bytes']:,} B), weights {static['weight_bytes']:,} B, kernel code "
-                      f"{static['kernel_code_bytes']:,} B; no heap: the C bundle is in {out / static['bundle']}",
+    console.print(f"compiled {export} for {manifest.target.name} to {out} in {time.perf_counter() - start:.1f} s; "
+                  f"state {manifest.export.state_bytes:,} bytes", highlight=False)
+    if static := manifest.static:
+        console.print(f"static arena {static.arena_bytes:,} B (state {static.state_bytes:,} B, kernel scratch "
+                      f"{static.scratch_pool_bytes:,} B), weights {static.weight_bytes:,} B, kernel code "
+                      f"{static.kernel_code_bytes:,} B; no heap: the C bundle is in {out / static.bundle}",
                       highlight=False)
-    for kind, command in manifest.get("link", {}).items():
+    for kind, command in manifest.link.items():
         console.print(f"{kind}: no linker for the target here; link it with: {command}", highlight=False, markup=False)
 
 
 @app.command("targets")
+@report_errors
 def targets_command(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """List the compile targets: what each runs on, how it is packaged and emulated, and what it needs."""
     from .targets import TARGETS, describe
@@ -136,16 +184,16 @@ def targets_command(as_json: bool = typer.Option(False, "--json", help="Print JS
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="rnnx targets")
-    for column in ("target", "runs on", "runtime · packaging", "emulated here by", "RPC key", "needs installed"):
+    for column in ("target", "runs on", "packaging", "emulated here by", "RPC key", "needs installed"):
         table.add_column(column)
     for r in rows:
-        table.add_row(r["name"], r["description"], f"{r['runtime']} · {r['packaging']}", r["emulator"] or "-",
+        table.add_row(r["name"], r["description"], r["packaging"], r["emulator"] or "-",
                       r["rpc_key"] or "-", escape("\n".join(r["needs"]) or "-"))
     console.print(table)
 
 
 @app.command("run")
-@user_errors
+@report_errors
 def run_command(model: str = typer.Argument(..., help="A compiled artifact directory, or a built-in config (PyTorch)."),
                 prompt: str = typer.Option("The quick brown fox", help="Text to prefill."),
                 tokens: int = typer.Option(64, min=1, help="Bytes to generate."),
@@ -160,7 +208,7 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
 
         session = Session(Path(model), threads=threads)
         result = generate_with(session.prefill, session.step, prompt.encode(), tokens, temperature, seed)
-        what = f"compiled for {session.manifest['target']['name']}"
+        what = f"compiled for {session.manifest.target.name}"
     else:
         result = generate(build_model(model, seed=seed), prompt.encode(), tokens, temperature=temperature, seed=seed)
         what = f"PyTorch eager, random weights from seed {seed}"
@@ -170,7 +218,7 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
 
 
 @app.command("profile")
-@user_errors
+@report_errors
 def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifact directory."),
                     tokens: int = typer.Option(1000, min=1, help="Tokens streamed through step."),
                     prefill: list[int] = typer.Option([1024], help="Prefill lengths to time."),
@@ -186,7 +234,7 @@ def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifa
     """Step latency (p50, p95) by position, prefill tokens/s and memory of an artifact, on this machine or
     on a board over TVM RPC; for a microcontroller's C bundle, its footprint and instructions per step on
     the emulated board."""
-    from .profile import profile
+    from .packaging import profile
     from .profile.report import footprint_table, report_table
 
     def measure(path: Path) -> dict:

@@ -1,8 +1,6 @@
-"""Writing outputs so that a crash or a Ctrl-C never leaves a half-written file or directory behind, and
-reading them back only when every file matches its recorded sha256."""
+"""Writing outputs so that a crash or a Ctrl-C never leaves a half-written file or directory behind."""
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
@@ -49,31 +47,15 @@ def atomic_directory(path: Path, marker: str):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def rnnx_home() -> Path:
+    """Where rnnx keeps what outlives a command (TVM's board runtimes, crash reports): $RNNX_HOME, else
+    ~/.cache/rnnx."""
+    return Path(os.environ.get("RNNX_HOME") or Path.home() / ".cache" / "rnnx")
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def read_checked_manifest(directory: Path, name: str, fmt: str, what: str) -> dict:
-    """The JSON manifest `name` of an rnnx output directory (`what`: "export", "artifact"), after checking
-    its format tag and that every file it lists is present and matches its sha256."""
-    directory = Path(directory)
-    if directory.is_file():
-        raise RnnxError(f"{directory} is a file; give the directory rnnx wrote")
-    if not (directory / name).is_file():
-        raise RnnxError(f"{directory} is not an rnnx {what}: it has no {name}")
-    try:
-        manifest = json.loads((directory / name).read_text())
-    except json.JSONDecodeError as e:
-        raise RnnxError(f"{directory / name} is not valid JSON: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
-        raise RnnxError(f"{directory / name} is not an rnnx {what} manifest (format {fmt})")
-    for file, digest in manifest["files"].items():
-        if not (directory / file).is_file():
-            raise RnnxError(f"{directory / file} is listed in {name} but missing")
-        if sha256(directory / file) != digest:
-            raise RnnxError(f"{directory / file} does not match its sha256 in {name}: the file was changed or corrupted")
-    return manifest

@@ -26,7 +26,7 @@ def exports(tmp_path_factory):
 def artifacts(exports, tmp_path_factory):
     """`artifacts(config, target="host", flavor="portable")`: the compiled artifact, made once per session
     (read-only)."""
-    from rnnx.compiler import compile_export
+    from rnnx.packaging import compile_export
 
     made = {}
 

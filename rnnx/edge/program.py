@@ -11,6 +11,8 @@ import numpy as np
 from ..errors import RnnxError
 from ..targets import emulator_install, require
 
+RUNNER = "bin/rnnx-run"  # in every artifact that has a runner, VM or static
+
 
 def run_program(runner: Path, tokens: np.ndarray, emulator: tuple[str, ...] = (),
                 args: list[str] = ()) -> tuple[np.ndarray, dict]:

@@ -8,7 +8,6 @@ on the board and the headers we compile the native programs against are one rele
 import importlib.metadata
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -16,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import RnnxError
-from ..fileio import atomic_directory
+from ..fileio import atomic_directory, rnnx_home
 
 WHEEL_PLATFORMS = {"aarch64": "manylinux_2_28_aarch64"}  # PyPI has no riscv64 wheel (TOOLCHAIN-NOTES)
 LIBRARIES = {"apache-tvm": "tvm/lib/libtvm_runtime.so", "apache-tvm-ffi": "tvm_ffi/lib/libtvm_ffi.so"}
@@ -29,7 +28,7 @@ def versions() -> dict[str, str]:
 
 
 def cache_dir(arch: str) -> Path:
-    return Path(os.environ.get("RNNX_HOME") or Path.home() / ".cache" / "rnnx") / "tvm-runtime" / arch
+    return rnnx_home() / "tvm-runtime" / arch
 
 
 def locate(arch: str) -> Path:

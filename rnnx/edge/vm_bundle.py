@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnxError
-from ..runtime.artifact import INITIAL_STATE, read_artifact
-from ..targets import Target, get_target
+from ..runtime.artifact import INITIAL_STATE
+from ..targets import Target
 from . import tvm_runtime
-from .program import run_program
 
 NATIVE = Path(__file__).parent / "native"
 PROGRAMS = {"rnnx-run": "runner.cc", "rnnx-rpc-server": "rpc_server.cc"}
@@ -83,24 +82,3 @@ def _programs(target: Target, runtime: Path) -> Path:
             if not built.is_dir():
                 raise
     return built
-
-
-def run_steps(artifact_dir: Path, tokens: np.ndarray, prefill: int = 0, threads: int | None = None) -> tuple[np.ndarray, dict]:
-    """Run the bundle's `rnnx-run` under the target's emulator (natively on the target's own architecture):
-    prefill the first `prefill` of `tokens` `(T,)` or `(B, T)`, then step through the rest. Returns the logits
-    after every token, float32 `(T, vocab)` or `(B, T, vocab)`, and the runner's report (steps, step_us_p50,
-    step_us_p95, prefill_tokens, prefill_tokens_per_s, max_rss_kb; under qemu-user, the emulator's memory)."""
-    artifact_dir = Path(artifact_dir)
-    manifest = read_artifact(artifact_dir)
-    runner = artifact_dir / "bin" / "rnnx-run"
-    if not runner.is_file():
-        raise RnnxError(f"{artifact_dir} has no native bundle (bin/rnnx-run): compile it for a board target")
-    target = get_target(manifest["target"]["name"])
-    target.require_emulator()
-    batch = manifest["export"]["batch_size"]
-    tokens = np.asarray(tokens, dtype="<i8")
-    batched = tokens.reshape(batch, -1)
-    flat, report = run_program(runner, batched, target.emulator,
-                               ["--prefill", str(prefill), *(["--threads", str(threads)] if threads else [])])
-    logits = flat.reshape(batched.shape[1], batch, -1).transpose(1, 0, 2)
-    return (logits[0] if tokens.ndim == 1 else logits), report

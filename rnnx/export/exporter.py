@@ -7,24 +7,27 @@ from onnx import numpy_helper
 
 from .. import __version__
 from ..fileio import atomic_directory, check_output
-from ..ops import OPS
+from ..manifest import ExportManifest, Graph, OpUse, Source, StateSpec, hashes, write
 from .flavors import apply_flavor
 from .graphs import GRAPHS, export_graph, flat_state
-from .manifest import MANIFEST, describe_values, write_manifest
+from .manifest import describe_values
 from .onnx_ops import DOMAIN, VERSION, register_schemas
 from .source import load_model
+from .state import state_owners
 
 _TWO_GB = 2**31
 
 
-def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0, batch_size: int = 1) -> dict:
+def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0,
+                 batch_size: int = 1) -> ExportManifest:
     """Export the model named by `source` into the directory `out`, written atomically; returns the manifest."""
-    check_output(out, MANIFEST)
+    check_output(out, ExportManifest.FILE)
     model = load_model(source, seed)
     register_schemas()
     names, state, _ = flat_state(model, batch_size)
     graphs = {kind: export_graph(model, kind, batch_size) for kind in GRAPHS}
     used = sorted({n.op_type for n in graphs["prefill"].graph.node if n.domain == DOMAIN})
+    owners = state_owners(graphs["step"], names)  # before a flavor renames the ops' nodes
     for kind, proto in graphs.items():
         _name_sequence_axis(proto)
         if kind == "prefill":  # an initializer named like an input is that input's default: the state is optional
@@ -32,25 +35,24 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
         apply_flavor(proto, flavor)
         onnx.helper.set_model_props(proto, {"rnnx_version": __version__, "rnnx_graph": kind, "rnnx_flavor": flavor})
         onnx.checker.check_model(proto, full_check=True)
-    with atomic_directory(out, MANIFEST) as tmp:
+    with atomic_directory(out, ExportManifest.FILE) as tmp:
         for kind, proto in graphs.items():
             onnx.save_model(proto, tmp / f"{kind}.onnx", save_as_external_data=proto.ByteSize() >= _TWO_GB,
                             location=f"{kind}.onnx.data")
-        return write_manifest(tmp, {
-            "rnnx_version": __version__,
-            "model": {"source": source, "seed": seed, "config": _config(model)},
-            "flavor": flavor,
-            "batch_size": batch_size,
-            "opset_import": {o.domain or "ai.onnx": o.version for o in graphs["prefill"].opset_import},
-            "ops": [{"name": n, "domain": DOMAIN, "version": VERSION, "spelling": _spelling(graphs["prefill"], n)}
-                    for n in used],
-            "graphs": {kind: {"file": f"{kind}.onnx", "inputs": describe_values(p.graph.input),
-                              "outputs": describe_values(p.graph.output)} for kind, p in graphs.items()},
-            "state": [{"name": n, "past": f"past_{n}", "present": f"present_{n}", "shape": list(s.shape),
-                       "dtype": str(s.dtype).removeprefix("torch."), "bytes": s.numel() * s.element_size()}
-                      for n, s in zip(names, state)],
-            "state_bytes": sum(s.numel() * s.element_size() for s in state),
-        })
+        state_specs = [StateSpec(n, f"past_{n}", f"present_{n}", list(s.shape), str(s.dtype).removeprefix("torch."),
+                                 s.numel() * s.element_size(), owners[n]) for n, s in zip(names, state)]
+        return write(tmp, ExportManifest(
+            rnnx_version=__version__,
+            model=Source(source, seed, _config(model)),
+            flavor=flavor,
+            batch_size=batch_size,
+            opset_import={o.domain or "ai.onnx": o.version for o in graphs["prefill"].opset_import},
+            ops=[OpUse(n, DOMAIN, VERSION, _spelling(graphs["prefill"], n)) for n in used],
+            graphs={kind: Graph(f"{kind}.onnx", describe_values(p.graph.input), describe_values(p.graph.output))
+                    for kind, p in graphs.items()},
+            state=state_specs,
+            state_bytes=sum(s.bytes for s in state_specs),
+            files=hashes(tmp, [p.name for p in tmp.iterdir() if p.is_file()])))
 
 
 def _name_sequence_axis(proto: onnx.ModelProto) -> None:

@@ -1,8 +1,10 @@
 """A model as the two graphs of DESIGN.md: `prefill` (tokens `(B, T)`, T dynamic, ops in their chunk form)
 and `step` (one token), each with every state tensor as an explicit input `past_*` and output `present_*`."""
 import contextlib
+import functools
 import io
 import logging
+import re
 import warnings
 
 import onnx
@@ -13,6 +15,7 @@ from torch.utils import _pytree as pytree
 from ..errors import RnnxError
 from ..ops import OPS
 from .onnx_ops import DOMAIN, OPSET, function, translation
+from .source import model_files, user_error, user_frame
 
 GRAPHS = {"prefill": "chunk", "step": "recurrent"}  # graph -> the form its ops run in
 
@@ -43,37 +46,54 @@ def export_graph(model: nn.Module, kind: str, batch_size: int, example_length: i
     args = (torch.zeros(batch_size, T, dtype=torch.long), *(s.clone() for s in state))  # distinct tensors
     dynamic = ({1: torch.export.Dim("T", min=1, max=1 << 24)}, (None,) * len(state)) if kind == "prefill" else None
     table = {op.torch_op: translation(op) for op in OPS.values()}
+    # What torch.export says is wrong with the model's code (data-dependent control flow, a dynamic length the
+    # code specialises, a construct it cannot trace); anything else it raises is a bug and propagates. Imported
+    # here, not at the top: torch.export imports them anyway, `import rnnx.export` should not (2 s).
+    from torch._dynamo.exc import Unsupported, UserError
+    from torch.fx.experimental.symbolic_shapes import GuardOnDataDependentSymNode
     with _quiet():
         try:
             program = torch.export.export(StateIO(model, spec, GRAPHS[kind]), args, dynamic_shapes=dynamic)
-        except Exception as e:
-            raise RnnxError(f"cannot trace {type(model).__name__} with torch.export: {_first_line(e)}") from None
-        try:
-            onnx_program = torch.onnx.export(
-                program, dynamo=True, verbose=False, opset_version=OPSET, custom_translation_table=table,
-                input_names=["tokens", *(f"past_{n}" for n in names)],
-                output_names=["logits", *(f"present_{n}" for n in names)])
-        except Exception as e:
-            raise RnnxError(_explain_failure(program, e)) from None
+        except (UserError, Unsupported, GuardOnDataDependentSymNode) as e:
+            where = re.search(r'File "(.+)", line (\d+)', str(e))  # torch names the call that failed, if it can
+            raise RnnxError(f"cannot trace {type(model).__name__} with torch.export"
+                            f"{f' at {where[1]}:{where[2]}' if where else ''}: {_first_line(e)}") from None
+        except Exception as e:  # raised by the user's own forward (a wrong shape, a typo) is their mistake
+            where = user_frame(e, model_files(model))
+            if where is None:
+                raise
+            raise user_error(e, f"tracing {type(model).__name__} with torch.export", where) from None
+        _check_translatable(program)
+        # Whatever torch.onnx.export raises now is a bug, ours or the exporter's: it keeps its traceback.
+        onnx_program = torch.onnx.export(
+            program, dynamo=True, verbose=False, opset_version=OPSET, custom_translation_table=table,
+            input_names=["tokens", *(f"past_{n}" for n in names)],
+            output_names=["logits", *(f"present_{n}" for n in names)])
     proto = onnx_program.model_proto
     used = {n.op_type for n in proto.graph.node if n.domain == DOMAIN}
     proto.functions.extend(function(OPS[name], "sequence" if kind == "prefill" else "step") for name in sorted(used))
     return proto
 
 
-def _explain_failure(program: torch.export.ExportedProgram, error: Exception) -> str:
-    """Name the module and op the exporter could not translate, else say what failed."""
-    from torch.onnx._internal.exporter._registration import ONNXRegistry
-
-    registry, ours = ONNXRegistry.from_torchlib(), {op.torch_op for op in OPS.values()}
-    decomposable = torch.export.default_decompositions()
+def _check_translatable(program: torch.export.ExportedProgram) -> None:
+    """Refuse, naming the module and op, a program with an op the ONNX exporter cannot translate. Decided
+    before exporting, so that a failure of the export itself is never taken for the user's mistake."""
+    ours, decomposable = {op.torch_op for op in OPS.values()}, torch.export.default_decompositions()
     for node in program.graph.nodes:
         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and node.target not in ours \
-                and not registry.is_registered(node.target) and node.target not in decomposable:
+                and not _torchlib().is_registered(node.target) and node.target not in decomposable:
             path, module = (list(node.meta.get("nn_module_stack", {}).values())[-1:] or [("", "the model")])[0]
-            return (f"cannot export module {path.removeprefix('model.') or '<root>'} ({_type_name(module)}): op "
-                    f"{node.target.name()} has no ONNX translation (rnnx exports its own ops and standard torch ops)")
-    return f"ONNX export failed: {_first_line(error)}"
+            raise RnnxError(f"cannot export module {path.removeprefix('model.') or '<root>'} ({_type_name(module)}): "
+                            f"op {node.target.name()} has no ONNX translation (rnnx exports its own ops and standard "
+                            "torch ops)")
+
+
+@functools.cache
+def _torchlib():
+    """The exporter's registry of torch ops with an ONNX translation (about a second to build)."""
+    from torch.onnx._internal.exporter._registration import ONNXRegistry
+
+    return ONNXRegistry.from_torchlib()
 
 
 def _first_line(e: Exception) -> str:
@@ -86,13 +106,16 @@ def _type_name(t) -> str:
 
 @contextlib.contextmanager
 def _quiet():
-    """torch.onnx reports progress and optional-package warnings on stdout and logging: keep the CLI clean."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
+    """torch.onnx reports progress and optional-package warnings on stdout and logging, and torch.export a
+    failure's partial graph on stderr and its advice in logging: keep the CLI clean (a failure still raises)."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript",
+                                              "torch.fx.experimental.symbolic_shapes")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(logging.CRITICAL)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -3,14 +3,17 @@ from the op's `OpDef`.
 
 Each op is a node `ai.rnnx::<name>` (version 1) with inputs `(*inputs, *past state)`, outputs
 `(o, *present state)` and every attribute written on the node. Its model-local function has the same
-domain and name; its body is the op's `onnx.py` (`sequence` for prefill graphs, `step` for one token) in
-standard ONNX at `OPSET`, so any onnxruntime runs the model with no plugin.
+domain and name; its body is the op's registered ONNX lowering (`rnnx/export/functions/<op>.py`:
+`sequence` for prefill graphs, `step` for one token) in standard ONNX at `OPSET`, so any onnxruntime runs
+the model with no plugin.
 """
 import onnx
 import onnxscript
 from onnx.defs import OpSchema
 
+from ..lowerings import choose
 from ..ops import OPS, OpDef
+from . import functions  # noqa: F401  (registers the function bodies)
 
 DOMAIN, VERSION = "ai.rnnx", 1
 OPSET = 20  # the standard opset of every graph and function body rnnx writes (torch's exporter default)
@@ -49,7 +52,7 @@ def register_schemas() -> None:
 
 def function(op: OpDef, kind: str) -> onnx.FunctionProto:
     """The op's model-local function: its `sequence` (chunked) or `step` body, named `ai.rnnx::<name>`."""
-    body = op.onnx[kind].to_function_proto()
+    body = choose("onnx", op.name, kind).to_function_proto()
     body.domain, body.name = DOMAIN, op.name
     return body
 

@@ -7,8 +7,8 @@ Public functions:
   export fixes, so that `rnnx compile` can refuse before the slow build;
 - `write_example(target, directory)`: main.c, board.h, startup, linker scripts and a Makefile;
 - `build_firmware(bundle, target, directory) -> elf`;
-- `run_steps(artifact_dir, tokens) -> (logits (n, vocab) float32, report)`: build, then run on the board;
-- `footprint(artifact_dir, steps=16) -> dict`: code, weight, arena bytes and instructions per step.
+- `run_bundle(bundle, target, tokens) -> (logits (n, vocab) float32, report)`: build, then run on the board;
+- `footprint(bundle, target, steps=16) -> dict`: code, weight, arena bytes and instructions per step.
 """
 import re
 import tempfile
@@ -16,26 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RnnxError
-from ..runtime.artifact import read_artifact
-from ..targets import get_target
-from .build import build_firmware, write_example
+from ..targets import Target
+from .build import build_firmware, microcontroller, write_example
 from .emulate import machine, run_firmware
 from .footprint import STACK_BYTES, check_fits, elf_sizes, elf_symbols, export_sizes
 
 _HOW = ("{qemu} -M {board} -icount shift=0 (virtual time advances 1 ns per instruction): SysTick ticks around "
         "each step, converted to instructions by a loop of known length timed first; exact to one tick")
-
-
-def _bundle(artifact_dir: Path) -> tuple[dict, Path]:
-    manifest = read_artifact(artifact_dir)
-    name = manifest["target"]["name"]
-    if get_target(name).packaging != "c-bundle":
-        raise RnnxError(f"{artifact_dir} was compiled for {name}, not for a microcontroller target")
-    bundle = manifest.get("static", {}).get("bundle")
-    if bundle is None:
-        raise RnnxError(f"{artifact_dir} has no C bundle: its artifact.json has no static.bundle entry")
-    return manifest, Path(artifact_dir) / bundle
 
 
 def bundle_sizes(bundle: Path) -> dict[str, int]:
@@ -44,12 +31,11 @@ def bundle_sizes(bundle: Path) -> dict[str, int]:
     return {k.lower(): int(v) for k, v in re.findall(r"^#define RNNX_(\w+) (\d+)$", text, re.MULTILINE)}
 
 
-def run_steps(artifact_dir: Path, tokens, timeout: float | None = None) -> tuple[np.ndarray, dict]:
-    """Build the example firmware of the artifact's C bundle and run `tokens` `(n,)` through it on the
-    target's emulated board, one step each from the initial state: logits `(n, vocab)` float32 and a report
-    (target, board, steps, instructions per step and how they were counted, the ELF's sizes)."""
-    manifest, bundle = _bundle(Path(artifact_dir))
-    target = get_target(manifest["target"]["name"])
+def run_bundle(bundle: Path, target: Target, tokens, timeout: float | None = None) -> tuple[np.ndarray, dict]:
+    """Build the example firmware of the C bundle and run `tokens` `(n,)` through it on the target's emulated
+    board, one step each from the initial state: logits `(n, vocab)` float32 and a report (target, board,
+    steps, instructions per step and how they were counted, the ELF's sizes)."""
+    target = microcontroller(target)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
         elf = build_firmware(bundle, target, Path(build))
         logits, instructions = run_firmware(elf, target, tokens, bundle_sizes(bundle)["vocab"], timeout)
@@ -58,12 +44,11 @@ def run_steps(artifact_dir: Path, tokens, timeout: float | None = None) -> tuple
                     "instructions_per_step": _summary(instructions), "instructions_how": _how(target), **sizes}
 
 
-def footprint(artifact_dir: Path, steps: int = 16, seed: int = 0) -> dict:
-    """What the artifact's firmware takes, from the linked ELF: code, constants (weights + initial state),
-    arena, stack, flash and RAM in bytes, with the target's capacity; the bundle's own figures; and the
-    instructions per step over `steps` seeded tokens on the emulated board (None where there is none)."""
-    manifest, bundle = _bundle(Path(artifact_dir))
-    target = get_target(manifest["target"]["name"])
+def footprint(bundle: Path, target: Target, steps: int = 16, seed: int = 0) -> dict:
+    """What the firmware of the C bundle takes, from the linked ELF: code, constants (weights + initial
+    state), arena, stack, flash and RAM in bytes, with the target's capacity; the bundle's own figures; and
+    the instructions per step over `steps` seeded tokens on the emulated board (None where there is none)."""
+    target = microcontroller(target)
     declared = bundle_sizes(bundle)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
         elf = build_firmware(bundle, target, Path(build))
@@ -73,7 +58,7 @@ def footprint(artifact_dir: Path, steps: int = 16, seed: int = 0) -> dict:
             tokens = np.random.default_rng(seed).integers(0, declared["vocab"], steps)
             instructions = _summary(run_firmware(elf, target, tokens, declared["vocab"])[1])
             how = _how(target)
-    return {"target": target.name, "capacity": dict(target.memory), **sizes,
+    return {"target": target.name, "capacity": {"ram": target.board.ram, "flash": target.board.flash}, **sizes,
             "weight_bytes": declared["weight_bytes"], "state_bytes": declared["state_bytes"],
             "declared_arena_bytes": declared["arena_bytes"], "instructions_per_step": instructions,
             "instructions_how": how}
@@ -88,4 +73,4 @@ def _how(target) -> str:
 
 
 __all__ = ["STACK_BYTES", "build_firmware", "bundle_sizes", "check_fits", "elf_sizes", "elf_symbols", "export_sizes",
-           "footprint", "run_steps", "write_example"]
+           "footprint", "microcontroller", "run_bundle", "write_example"]

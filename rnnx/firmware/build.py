@@ -6,17 +6,26 @@ import subprocess
 from pathlib import Path
 
 from ..errors import RnnxError
-from ..targets import Target, require
-from .boards import BOARD_FILES, Board, board_for
+from ..targets import Board, Target, get_target, require
 from .footprint import STACK_BYTES
 
 FIRMWARE = "firmware.elf"
+BOARD_FILES = Path(__file__).parent / "board"  # startup, linker scripts, board.h, main.c, Makefile template
+
+
+def microcontroller(target: Target | str) -> Target:
+    """The target, or an error if it is not a microcontroller (one with a board memory map)."""
+    target = get_target(target) if isinstance(target, str) else target
+    if target.board is None:
+        raise RnnxError(f"target {target.name} is not a microcontroller target: firmware is built for targets "
+                        "with packaging c-bundle")
+    return target
 
 
 def _memory_script(target: Target, board: Board) -> str:
     """memory.ld: the target's flash and RAM sizes at the board's addresses."""
     regions = [("VECTORS (rx)", board.vectors, 1 << 10)] if board.vectors is not None else []
-    regions += [("FLASH (rx)", board.flash, target.memory["flash"]), ("RAM (rwx)", board.ram, target.memory["ram"])]
+    regions += [("FLASH (rx)", board.flash_origin, board.flash), ("RAM (rwx)", board.ram_origin, board.ram)]
     lines = [f"/* {target.name}: {target.description}; written by rnnx */", "MEMORY", "{",
              *(f"    {name} : ORIGIN = {origin:#010x}, LENGTH = {length}" for name, origin, length in regions), "}"]
     if board.vectors is None:
@@ -26,8 +35,8 @@ def _memory_script(target: Target, board: Board) -> str:
 
 def _link_flags(target: Target, board: Board) -> str:
     if board.startup is None:  # picolibc: its crt0 and linker script, placed by symbols
-        places = {"__flash": board.flash, "__flash_size": target.memory["flash"], "__ram": board.ram,
-                  "__ram_size": target.memory["ram"]}
+        places = {"__flash": board.flash_origin, "__flash_size": board.flash, "__ram": board.ram_origin,
+                  "__ram_size": board.ram}
         return "--oslib=semihost -Tpicolibc.ld " + " ".join(f"-Wl,--defsym={k}={v:#x}" for k, v in places.items())
     return "-nostartfiles --specs=nano.specs -L. -T sections_cortex_m.ld"
 
@@ -35,15 +44,15 @@ def _link_flags(target: Target, board: Board) -> str:
 def write_example(target: Target | str, directory: Path) -> list[str]:
     """Write the example firmware for `target` into `directory` (which must exist): main.c, board.h, the
     startup code and linker scripts where the C library has none, and a Makefile. Returns the file names."""
-    target, board = board_for(target)
-    directory = Path(directory)
+    target = microcontroller(target)
+    board, directory = target.board, Path(directory)
     names = ["main.c", "board.h"] + ([board.startup, "sections_cortex_m.ld"] if board.startup else [])
     for name in names:
         shutil.copyfile(BOARD_FILES / name, directory / name)
     if board.startup:
         (directory / "memory.ld").write_text(_memory_script(target, board))
         names.append("memory.ld")
-    cpu = " ".join(board.cflags) + (" --specs=picolibc.specs" if board.startup is None else "")
+    cpu = " ".join(target.gcc_cpu_flags()) + (" --specs=picolibc.specs" if board.startup is None else "")
     (directory / "Makefile").write_text((BOARD_FILES / "Makefile.in").read_text().format(
         target=target.name, cc=target.toolchain.cc, cpu=cpu, link=_link_flags(target, board),
         startup=f"{board.startup} " if board.startup else "", stack=STACK_BYTES))
@@ -52,7 +61,7 @@ def write_example(target: Target | str, directory: Path) -> list[str]:
 
 def build_firmware(bundle: Path, target: Target | str, directory: Path) -> Path:
     """Build the example firmware for the C bundle in `bundle` into `directory` (created); returns the ELF."""
-    target, _ = board_for(target)
+    target = microcontroller(target)
     target.toolchain.require(target.toolchain.cc)
     require("make", "apt-get install make")
     if not (Path(bundle) / "rnnx_model.h").is_file():

@@ -9,7 +9,7 @@ from pathlib import Path
 import onnx
 
 from ..errors import RnnxError
-from ..export.manifest import read_manifest
+from ..manifest import ExportManifest
 from ..static.emit import run_tool
 from ..targets import Target, get_target
 
@@ -22,9 +22,9 @@ def check_fits(target: Target | str, weight_bytes: int, arena_bytes: int, code_b
     """Raise if `weight_bytes` + `code_bytes` (None: not compiled yet) exceed the target's flash or
     `arena_bytes` + `stack_bytes` its RAM; the message gives every number."""
     target = get_target(target) if isinstance(target, str) else target
-    if target.memory is None:
+    if target.board is None:
         return
-    flash, ram = target.memory["flash"], target.memory["ram"]
+    flash, ram = target.board.flash, target.board.ram
     if weight_bytes + (code_bytes or 0) > flash:
         code = "before its code" if code_bytes is None else f"+ {code_bytes:,} B of code"
         raise RnnxError(f"{model} needs {weight_bytes + (code_bytes or 0):,} B of flash ({weight_bytes:,} B of weights "
@@ -34,13 +34,12 @@ def check_fits(target: Target | str, weight_bytes: int, arena_bytes: int, code_b
                         f"{stack_bytes:,} B of stack); {target.name} has {ram:,} B")
 
 
-def export_sizes(export_dir: Path) -> dict:
+def export_sizes(export_dir: Path, export: ExportManifest) -> dict:
     """Sizes an export fixes before compiling: `weight_bytes` (the step graph's initializers, read without
     their data) and `state_bytes` (a lower bound of the arena, which adds the step's intermediates)."""
-    manifest = read_manifest(export_dir)
-    graph = onnx.load(Path(export_dir) / manifest["graphs"]["step"]["file"], load_external_data=False).graph
+    graph = onnx.load(Path(export_dir) / export.graphs["step"].file, load_external_data=False).graph
     weights = sum(_tensor_bytes(t) for t in graph.initializer)
-    return {"model": manifest["model"]["source"], "weight_bytes": weights, "state_bytes": manifest["state_bytes"]}
+    return {"model": export.model.source, "weight_bytes": weights, "state_bytes": export.state_bytes}
 
 
 def _tensor_bytes(t: onnx.TensorProto) -> int:

@@ -11,12 +11,15 @@ Every PrimFunc has the parameters `(*inputs, *state, o)`: the state buffers are 
 place, `o` `(B, T, H, Dv)` fp32 is written fully. Call it with `relax.call_tir_inplace(f, [*inputs,
 *state], inplace_indices=[-1, n_inputs, ..., n_inputs + n_state - 1], out_ty=[o, *state])`.
 
-The generators are registered as `OPS[name].tvm["step"]` / `["sequence"]`. No module here imports tvm
-at import time (each generator imports it when called), so `import rnnx.ops` stays free of tvm.
+Each module registers its generators with `register(op, kind, build)` (`rnnx.lowerings`); importing this
+package registers them all. No module here imports tvm at import time (each generator imports it when
+called), so registering costs nothing.
 """
 from __future__ import annotations
 
 import functools
+
+from ..lowerings import lowering
 
 
 def linear_dims(shapes: list[tuple], decay_name: str) -> tuple:
@@ -107,3 +110,19 @@ def fast_exp(x):
         p = p * r + f(c)
     two_n = tirx.reinterpret("float32", tirx.shift_left(tirx.Cast("int32", n) + 127, 23))
     return (p * r * r + r + f(1.0)) * two_n
+
+
+def register(op: str, kind: str, build, *, variant: str = "", preference: int = 0, when=None) -> None:
+    """Register `build(shapes, attrs, name)` as the TIR lowering of `op`'s `kind` (a generator named
+    `<kind>[_<variant>]` whose PrimFunc is `<op>_<kind>[_<variant>]`)."""
+    variant = f"{kind}_{variant}" if variant else kind
+
+    def generate(shapes: list[tuple], attrs: dict):
+        return build(shapes, attrs, f"{op}_{variant}")
+
+    generate.__name__ = generate.__qualname__ = variant
+    lowering("tir", op, kind, preference=preference, when=when)(generate)
+
+
+# Last: the op modules register their kernels and use the helpers above.
+from . import aaren, decay_linear_attention, gated_delta_rule, sliding_window_attention  # noqa: E402, F401

@@ -12,19 +12,9 @@ the score is a dot product over Dk in vector lanes, the numerator update is vect
 """
 from __future__ import annotations
 
-from . import add, macros, tile
+from . import add, macros, register, tile
 
 F32 = "float32"
-
-
-def step(shapes: list[tuple], attrs: dict):
-    """PrimFunc `aaren_step` for `shapes` with T = 1."""
-    return _recurrent(shapes, attrs, "aaren_step")
-
-
-def sequence(shapes: list[tuple], attrs: dict):
-    """PrimFunc `aaren_sequence`: the tokens in order over a symbolic T."""
-    return _recurrent(shapes, attrs, "aaren_sequence")
 
 
 def _recurrent(shapes, attrs, name):
@@ -66,3 +56,7 @@ def _recurrent(shapes, attrs, name):
                     o[b, t, h, j0 * vb + j] = numerator[b, h, j0 * vb + j] * sc[4]
 
     return kernel
+
+
+register("aaren", "step", _recurrent)
+register("aaren", "sequence", _recurrent)

@@ -17,24 +17,9 @@ its rank), `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, linear_dims, macros, tile
+from . import fast_exp, linear_dims, macros, register, tile
 
 F32 = "float32"
-
-
-def step(shapes: list[tuple], attrs: dict):
-    """PrimFunc `decay_linear_attention_step` for `shapes` with T = 1."""
-    return _recurrent(shapes, attrs, "decay_linear_attention_step")
-
-
-def sequence(shapes: list[tuple], attrs: dict):
-    """PrimFunc `decay_linear_attention_sequence`: the chunked form over a symbolic T."""
-    return _chunked(shapes, attrs, "decay_linear_attention_sequence")
-
-
-def sequence_recurrent(shapes: list[tuple], attrs: dict):
-    """PrimFunc `decay_linear_attention_sequence_recurrent`: token by token over a symbolic T."""
-    return _recurrent(shapes, attrs, "decay_linear_attention_sequence_recurrent")
 
 
 def _recurrent(shapes, attrs, name):
@@ -155,3 +140,10 @@ def _chunked(shapes, attrs, name):
                 gemm(s, kw, vs, Dk, C, Dv, True)
 
     return kernel
+
+
+register("decay_linear_attention", "step", _recurrent)
+register("decay_linear_attention", "sequence", _chunked)
+# the second prefill, preferred below the chunked one: it runs the heads one after another where the
+# chunked kernel runs them in parallel, so which is faster depends on the target and its threads
+register("decay_linear_attention", "sequence", _recurrent, variant="recurrent", preference=-1)

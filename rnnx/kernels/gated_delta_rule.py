@@ -19,24 +19,9 @@ rank), `beta` `(B, T, H)`, `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, linear_dims, macros, tile
+from . import fast_exp, linear_dims, macros, register, tile
 
 F32 = "float32"
-
-
-def step(shapes: list[tuple], attrs: dict):
-    """PrimFunc `gated_delta_rule_step` for `shapes` with T = 1."""
-    return _recurrent(shapes, attrs, "gated_delta_rule_step")
-
-
-def sequence(shapes: list[tuple], attrs: dict):
-    """PrimFunc `gated_delta_rule_sequence`: the chunked WY / UT form over a symbolic T."""
-    return _chunked(shapes, attrs, "gated_delta_rule_sequence")
-
-
-def sequence_recurrent(shapes: list[tuple], attrs: dict):
-    """PrimFunc `gated_delta_rule_sequence_recurrent`: token by token over a symbolic T."""
-    return _recurrent(shapes, attrs, "gated_delta_rule_sequence_recurrent")
 
 
 def _recurrent(shapes, attrs, name):
@@ -193,3 +178,10 @@ def _chunked(shapes, attrs, name):
                 gemm(s, kw, u, Dk, C, Dv, True)
 
     return kernel
+
+
+register("gated_delta_rule", "step", _recurrent)
+register("gated_delta_rule", "sequence", _chunked)
+# the second prefill, preferred below the chunked one: it runs the heads one after another where the
+# chunked kernel runs them in parallel, so which is faster depends on the target and its threads
+register("gated_delta_rule", "sequence", _recurrent, variant="recurrent", preference=-1)

@@ -13,19 +13,9 @@ scaled by `1 / sum` (one scalar division). `pos` is advanced once per sequence, 
 """
 from __future__ import annotations
 
-from . import add, fast_exp, macros, tile
+from . import add, fast_exp, macros, register, tile
 
 F32 = "float32"
-
-
-def step(shapes: list[tuple], attrs: dict):
-    """PrimFunc `sliding_window_attention_step` for `shapes` with T = 1."""
-    return _recurrent(shapes, attrs, "sliding_window_attention_step")
-
-
-def sequence(shapes: list[tuple], attrs: dict):
-    """PrimFunc `sliding_window_attention_sequence`: the tokens in order over a symbolic T."""
-    return _recurrent(shapes, attrs, "sliding_window_attention_sequence")
 
 
 def _recurrent(shapes, attrs, name):
@@ -99,3 +89,7 @@ def _recurrent(shapes, attrs, name):
             pos[b] = pos[b] + T.Cast("int64", L)
 
     return kernel
+
+
+register("sliding_window_attention", "step", _recurrent)
+register("sliding_window_attention", "sequence", _recurrent)

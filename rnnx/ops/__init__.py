@@ -1,7 +1,9 @@
 """rnnx's op library: each op in its parallel, chunked and recurrent forms, declared once in `OPS`.
 
 One folder per op: `parallel.py`, `chunk.py` and `recurrent.py` hold the forms, `reference.py` the fp64
-definition the forms are tested against, `__init__.py` the declaration and the public function.
+definition the forms are tested against, `samples.py` the inputs tests draw, `__init__.py` the declaration
+and the public function. The math only: backends register their lowerings of an op by its name
+(`rnnx.lowerings`), so importing this package imports no onnx, onnxscript or tvm.
 """
 from .aaren import AarenState, aaren
 from .decay_linear_attention import decay_linear_attention, retnet_decay, transnormer_decay

@@ -2,14 +2,15 @@
 
 An `OpDef` names the op's tensor inputs, its recurrent state tensors and its attributes once. From that
 single declaration the registry derives the `torch.library` custom op (schema, kernel dispatching on
-`mode`, fake kernel), the op's initial state and its state size; later stages (ONNX schema and
-function bodies, TVM lowering, Triton kernels) read the same declaration.
+`mode`, fake kernel), the op's initial state and its state size; the ONNX schema reads the same
+declaration. What backends lower the op to (ONNX function bodies, TIR and Triton kernels) registers itself
+by op name from the backend's package (`rnnx.lowerings`), so this package imports no backend.
 """
 from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
 import torch
@@ -23,18 +24,26 @@ _LIB = torch.library.Library("rnnx", "DEF")
 @dataclass(frozen=True)
 class StateTensor:
     """One tensor of an op's recurrent state. `shape` names its dimensions (`B`, `H`, `Dk`, `Dv` or an
-    integer attribute such as `window`); `fill` is its value before the first token."""
+    integer attribute such as `window`); `fill` is its value before the first token; `sampler(shape, dims,
+    generator)` draws a value some earlier tokens could have left (for tests), 0.5 · N(0, 1) when None."""
 
     name: str
     shape: tuple[str, ...]
     dtype: torch.dtype = torch.float32
     fill: float = 0.0
+    sampler: Callable[[tuple[int, ...], dict[str, int], torch.Generator], torch.Tensor] | None = None
 
     def concrete_shape(self, dims: dict[str, int]) -> tuple[int, ...]:
         return tuple(dims[d] for d in self.shape)
 
     def nbytes(self, dims: dict[str, int]) -> int:
         return math.prod(self.concrete_shape(dims)) * self.dtype.itemsize
+
+    def sample(self, dims: dict[str, int], generator: torch.Generator) -> torch.Tensor:
+        shape = self.concrete_shape(dims)
+        if self.sampler is not None:
+            return self.sampler(shape, dims, generator)
+        return 0.5 * torch.randn(shape, generator=generator, dtype=self.dtype)
 
 
 @dataclass
@@ -43,7 +52,10 @@ class OpDef:
 
     Every form has the signature `form(*inputs, *state, **attributes) -> (o, *state)`, where `o` has
     `v`'s shape `(B, T, H, Dv)` and dtype, and each state tensor keeps its shape and dtype. A form
-    takes only the attributes it names; `mode` chooses the form.
+    takes only the attributes it names; `mode` chooses the form. `sample_inputs(B, T, H, Dk, Dv, dtype,
+    generator, regime)` returns seeded `(inputs, attributes)` (all but `mode` and `chunk_size`) for tests:
+    typical values for `regime="typical"`, or the stress the op knows by that name (`near_zero` or
+    `very_negative` decays, `huge_scores`), typical values for a regime that does not concern it.
     """
 
     name: str
@@ -52,9 +64,8 @@ class OpDef:
     attributes: dict[str, type]
     forms: dict[str, Callable]
     reference: Callable
+    sample_inputs: Callable
     summary: str
-    onnx: dict[str, Any] = field(default_factory=dict)  # ONNX function bodies: "sequence" and "step"
-    tvm: dict[str, Any] = field(default_factory=dict)  # TIR kernel generators: "step" and "sequence"
     linear_attention_rule: str | None = None  # update_rule when ONNX's LinearAttention can spell the op
     torch_op: Any = None
     kernel: Callable | None = None

@@ -1,5 +1,6 @@
 """`rnnx profile`: latency and memory of a compiled artifact, on this machine (`profile_artifact`) or on a
-board over TVM RPC (`rpc.profile_remote`); both give the report of `report.build_report`."""
+board over TVM RPC (`rpc.profile_remote`); both give the report of `report.build_report`. Which one an
+artifact gets is its packager's choice (`rnnx.packaging.profile`)."""
 import os
 import platform
 import time
@@ -67,22 +68,3 @@ def profile_artifact(path: Path, *, tokens: int = 1000, prefill_lengths=(1024,),
                         positions=WARMUP + np.arange(tokens), latencies_s=latencies, prefill=prefill,
                         memory=memory, memory_tokens=[*range(WARMUP, WARMUP + tokens, every), WARMUP + tokens],
                         memory_rss_kb=rss.tolist())
-
-
-def profile(path: Path, *, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-            timeout: float = 30.0, **options) -> dict:
-    """Profile an artifact where it runs: a microcontroller's C bundle by its footprint on the emulated
-    board (`rnnx.firmware.footprint`), on a board over RPC when `rpc` or `tracker` is given
-    (`rpc.profile_remote`), else on this machine (`profile_artifact`); `options` are theirs."""
-    from ..runtime.artifact import read_artifact
-    from ..targets import get_target
-
-    if get_target(read_artifact(path)["target"]["name"]).packaging == "c-bundle":
-        from ..firmware import footprint
-
-        return footprint(path)
-    if rpc or tracker:
-        from .rpc import profile_remote
-
-        return profile_remote(path, rpc, tracker, key, timeout=timeout, **options)
-    return profile_artifact(path, **options)

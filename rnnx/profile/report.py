@@ -5,8 +5,10 @@ from pathlib import Path
 import numpy as np
 from rich.table import Table
 
+from ..manifest import ArtifactManifest, ExportManifest
 
-def build_report(artifact: Path, manifest: dict, *, machine: str, threads: int | None, positions: np.ndarray,
+
+def build_report(artifact: Path, manifest: ArtifactManifest, *, machine: str, threads: int | None, positions: np.ndarray,
                  latencies_s: np.ndarray, prefill: dict, memory: dict, memory_tokens: list[int],
                  memory_rss_kb: list[int]) -> dict:
     """The report of `rnnx profile` (`--json` prints it as is).
@@ -15,32 +17,31 @@ def build_report(artifact: Path, manifest: dict, *, machine: str, threads: int |
     seconds; `prefill`: length -> tokens/s; `memory`: the scalar memory figures; `memory_tokens`,
     `memory_rss_kb` `(M,)`: resident memory sampled when that many tokens had been streamed."""
     return {
-        "artifact": str(artifact), "model": manifest["export"]["model"]["source"], "target": manifest["target"]["name"],
+        "artifact": str(artifact), "model": manifest.export.model.source, "target": manifest.target.name,
         "machine": machine, "threads": threads,
         "tokens": len(latencies_s),
         "step_us": {"p50": float(np.percentile(latencies_s, 50) * 1e6), "p95": float(np.percentile(latencies_s, 95) * 1e6),
                     "mean": float(latencies_s.mean() * 1e6)},
         "prefill_tokens_per_s": prefill,
         "memory": memory | {"library_bytes": sum((Path(artifact) / lib).stat().st_size
-                                                 for lib in manifest["libraries"].values())},
+                                                 for lib in manifest.libraries.values())},
         "series": {"position": [int(p) for p in positions], "step_us": [float(s * 1e6) for s in latencies_s],
                    "memory_tokens": [int(t) for t in memory_tokens], "rss_kb": [int(r) for r in memory_rss_kb],
-                   "state_bytes_in_use": [state_bytes_in_use(manifest, t) for t in memory_tokens]},
+                   "state_bytes_in_use": [state_bytes_in_use(manifest.export, t) for t in memory_tokens]},
     }
 
 
-def state_bytes_in_use(manifest: dict, tokens: int) -> int:
+def state_bytes_in_use(export: ExportManifest, tokens: int) -> int:
     """Bytes of the artifact's state that hold information after `tokens` tokens: all of a linear state from
     the first token; of a KV cache (a state tensor with a `window` dimension) min(tokens, W) of its W slots."""
-    config = manifest["export"]["model"].get("config")
-    layout = manifest["state"]
+    config, layout = export.model.config, export.state
     if config is None:  # a model from a factory: no declared mixer, so no window to account for
-        return sum(s["bytes"] for s in layout)
+        return sum(s.bytes for s in layout)
     from ..ops.registry import OPS
 
     declared = OPS[config["mixer"]].state  # the layout repeats the op's state tensors layer after layer
     filled = min(tokens, config["window"]) / config["window"]
-    return int(sum(s["bytes"] * (filled if "window" in declared[i % len(declared)].shape else 1)
+    return int(sum(s.bytes * (filled if "window" in declared[i % len(declared)].shape else 1)
                    for i, s in enumerate(layout)))
 
 

@@ -14,11 +14,11 @@ import numpy as np
 import tvm
 from tvm import rpc as tvm_rpc
 from tvm.rpc import base
-from tvm.runtime.vm import VirtualMachine
 
 from ..errors import RnnxError
-from ..runtime.artifact import INITIAL_STATE, read_artifact
-from ..runtime.session import vm_entry
+from ..runtime.artifact import read_artifact
+from ..runtime.checks import check_step_tokens, check_tokens
+from ..runtime.session import VmSession
 from ..targets import get_target
 from . import MEMORY_SAMPLES, WARMUP
 from .report import build_report
@@ -81,15 +81,15 @@ def connect(rpc: str | None = None, tracker: str | None = None, key: str | None 
     host, port = parse_address(tracker, "--tracker")
     _reachable(host, port, "RPC tracker", timeout).close()
     where = f"key {key} at tracker {host}:{port}"
+    tracker_session = tvm_rpc.connect_tracker(host, port)
+    keys = {s["key"].removeprefix("server:") for s in tracker_session.summary()["server_info"]}
+    if key not in keys:
+        raise RnnxError(f"no RPC server with key {key!r} at tracker {host}:{port} "
+                        f"(keys there: {', '.join(sorted(keys)) or 'none'})")
+    tracker_session._sock.settimeout(timeout)  # a request waits, unbounded, for a free server of its key
     try:
-        tracker_session = tvm_rpc.connect_tracker(host, port)
-        keys = {s["key"].removeprefix("server:") for s in tracker_session.summary()["server_info"]}
-        if key not in keys:
-            raise RnnxError(f"no RPC server with key {key!r} at tracker {host}:{port} "
-                            f"(keys there: {', '.join(sorted(keys)) or 'none'})")
-        tracker_session._sock.settimeout(timeout)  # a request waits, unbounded, for a free server of its key
         return tracker_session.request(key, max_retry=1), where
-    except RuntimeError as e:  # TVM's errors, remote ones included, are RuntimeErrors
+    except RuntimeError as e:  # how TVM says that no server of the key took the session (busy or gone)
         raise RnnxError(f"cannot get a session for {where} within {timeout:g} s: {_message(e)}") from None
 
 
@@ -99,50 +99,43 @@ def _message(e: Exception) -> str:
     return lines[-1] if lines else type(e).__name__
 
 
-class RemoteSession:
+class RemoteSession(VmSession):
     """An artifact loaded on a board: its VMs, state tensors and the step's workspace live there; this
     object holds handles to them. Called with the board's tensors, `main` updates the state in place, as
     it does locally. The workspace `main_workspace` returns is a tuple, which comes back over RPC as an
     object that cannot be indexed but can be passed back to `main` as it is."""
 
     def __init__(self, artifact: Path, remote: tvm_rpc.RPCSession, where: str, threads: int | None = None):
-        self.path, self.remote, self.where = Path(artifact), remote, where
-        self.manifest = read_artifact(self.path)
-        target = self.manifest["target"]
+        self.remote, self.where = remote, where
+        target = read_artifact(artifact, check_files=False).target
         if _remote_function(remote, MEMORY_FUNCTION) is None:
             raise RnnxError(f"the RPC server at {where} has no {MEMORY_FUNCTION}: start the board side with "
                             f"`python -m rnnx.profile.board` or an artifact's bin/rnnx-rpc-server")
         board_arch = _remote_function(remote, ARCH_FUNCTION)  # without it, loading a foreign library fails below
-        if board_arch is not None and (arch := board_arch()) != target["arch"]:
-            raise RnnxError(f"artifact for target {target['name']} ({target['arch']}) cannot run on the "
+        if board_arch is not None and (arch := board_arch()) != target.arch:
+            raise RnnxError(f"artifact for target {target.name} ({target.arch}) cannot run on the "
                             f"{arch} board at {where}")
-        if threads:
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise RnnxError(f"threads {threads!r} must be an integer >= 1")
             remote.get_function("runtime.config_threadpool")(1, threads)
         self.threads = threads or int(remote.get_function("runtime.NumThreads")())
-        self.device = remote.cpu()
-        self._vm, self._workspace = {}, {}
-        for kind, lib in self.manifest["libraries"].items():
-            remote.upload(str(self.path / lib))
-            try:
-                module = remote.load_module(lib)
-            except RuntimeError as e:
-                raise RnnxError(f"the board at {where} cannot load {lib}, compiled for {target['name']} "
-                                f"({target['arch']}): {_message(e)}") from None
-            self._vm[kind] = VirtualMachine(module, self.device)
-            self._workspace[kind] = vm_entry(self._vm[kind])[1]
-        with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
-            self._initial = [initial[s["name"]] for s in self.manifest["state"]]
-        self._state = [tvm.runtime.tensor(x, self.device) for x in self._initial]
-        self._token = tvm.runtime.tensor(np.zeros((self.batch_size, 1), np.int64), self.device)
 
-    @property
-    def batch_size(self) -> int:
-        return self.manifest["export"]["batch_size"]
+        def load(lib: str):
+            remote.upload(str(Path(artifact) / lib))
+            try:
+                return remote.load_module(lib)
+            except RuntimeError as e:
+                raise RnnxError(f"the board at {where} cannot load {lib}, compiled for {target.name} "
+                                f"({target.arch}): {_message(e)}") from None
+
+        super().__init__(artifact, remote.cpu(), load)
+        self._workspace = {kind: workspace for kind, (_, workspace) in self._main.items()}
 
     def stream(self, token: int, count: int) -> np.ndarray:
         """Step `count + 1` times on `token` (time_evaluator's first call is its warm-up, untimed); returns
         the seconds of the last `count` steps, in order, `(count,)`, as the board measured them."""
-        self._token.copyfrom(np.full(self._token.shape, token, np.int64))
+        self._token.copyfrom(check_step_tokens(token, self.vocab, self.batch_size)[:, None])
         timer = self._vm["step"].time_evaluator("main", self.device, number=1, repeat=count)
         return np.array(timer(self._token, *self._state, *self._workspace["step"]).results)
 
@@ -153,7 +146,7 @@ class RemoteSession:
         # copied back. (VirtualMachine.get_outputs would do, but leaves a reference cycle that holds the
         # session, and so the board, until the garbage collector runs.)
         vm = self._vm["step"]
-        self._token.copyfrom(np.full(self._token.shape, token, np.int64))
+        self._token.copyfrom(check_step_tokens(token, self.vocab, self.batch_size)[:, None])
         vm.set_input("main", self._token, *self._state, *self._workspace["step"])
         vm.invoke_stateful("main")
         logits, *state = (vm["get_output"]("main", i) for i in range(vm["get_output_arity"]("main")))
@@ -164,18 +157,9 @@ class RemoteSession:
     def prefill_seconds(self, tokens: np.ndarray) -> float:
         """Seconds of one prefill of `tokens` `(B, T)` on the board, run after an untimed one from the state
         that one leaves; changes the state."""
+        tokens = check_tokens(tokens, self.vocab, self.batch_size)
         timer = self._vm["prefill"].time_evaluator("main", self.device, number=1, repeat=1)
         return timer(tvm.runtime.tensor(tokens, self.device), *self._state, *self._workspace["prefill"]).results[0]
-
-    def reset(self) -> None:
-        """Back to the state before any token, in the same buffers on the board."""
-        for buffer, initial in zip(self._state, self._initial):
-            buffer.copyfrom(initial)
-
-    @property
-    def state(self) -> dict[str, np.ndarray]:
-        """A copy of the board's current state, by manifest name."""
-        return {s["name"]: t.numpy() for s, t in zip(self.manifest["state"], self._state)}
 
     def memory(self) -> dict[str, int]:
         """{"VmRSS": kB, "VmHWM": kB} of the board's process serving this session."""
@@ -197,8 +181,8 @@ def profile_remote(artifact: Path, rpc: str | None = None, tracker: str | None =
     the warm-up, every few tokens of the stream, after it, and at its peak. `key` defaults to the
     artifact's target's RPC key. The stream runs in blocks of a few steps on one token (one
     `time_evaluator` call and a memory reading each); each block's first step is untimed."""
-    manifest = read_artifact(artifact)
-    key = key or get_target(manifest["target"]["name"]).rpc_key
+    manifest = read_artifact(artifact, check_files=False)  # the session checks the hashes
+    key = key or get_target(manifest.target.name).rpc_key
     remote, where = connect(rpc, tracker, key, timeout)
     session = RemoteSession(artifact, remote, where, threads)
     rng = np.random.default_rng(seed)
@@ -218,8 +202,8 @@ def profile_remote(artifact: Path, rpc: str | None = None, tracker: str | None =
         session.reset()
         prefill[length] = length / session.prefill_seconds(rng.integers(0, 256, (session.batch_size, length)))
     board = session.memory()
-    memory = {"state_bytes": sum(s["bytes"] for s in manifest["state"]), "scratch_bytes": None,
+    memory = {"state_bytes": session.state_bytes, "scratch_bytes": None,
               "rss_after_warmup_kb": rss_start, "rss_after_stream_kb": rss[-1], "peak_rss_kb": board["VmHWM"]}
-    return build_report(artifact, manifest, machine=f"the board at {where}", threads=session.threads,
+    return build_report(artifact, session.manifest, machine=f"the board at {where}", threads=session.threads,
                         positions=np.array(positions), latencies_s=np.array(latencies), prefill=prefill,
                         memory=memory, memory_tokens=memory_tokens, memory_rss_kb=rss)

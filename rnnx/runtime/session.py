@@ -1,9 +1,12 @@
 """`Session`: run a compiled artifact. Needs only the TVM runtime and numpy.
 
-A session owns its state tensors and the step's workspace (its intermediates and logits), allocated once;
-the compiled kernels update the state in place and the step allocates nothing, so memory does not grow with
-the number of tokens. Sessions share nothing: each has its own state, workspace and VMs, so sessions in
-different threads do not interfere.
+A session owns the artifact's whole state (every tensor of the manifest: an op's, or the model's own) and
+the step's workspace (its intermediates and logits), allocated once; the compiled kernels update the state
+in place and the step allocates nothing, so memory does not grow with the number of tokens. Sessions share
+nothing: each has its own state, workspace and VMs, so sessions in different threads do not interfere.
+
+`VmSession` is what a local session and one on a board over RPC (`rnnx.profile.rpc.RemoteSession`) share:
+loading, the state and its checks, and the checks of what they are fed.
 
 Threads: TVM's runtime uses half the CPUs on x86 unless told (it assumes hyper-threading), so a session
 sets the number of worker threads itself: `threads`, else $TVM_NUM_THREADS, else every CPU this process
@@ -20,8 +23,8 @@ from tvm.runtime.vm import VirtualMachine
 
 from ..errors import RnnxError
 from ..targets import check_runnable_here
-from .artifact import INITIAL_STATE, WORKSPACE_SUFFIX, read_artifact
-
+from .artifact import WORKSPACE_SUFFIX, load_initial_state, read_artifact, read_state_file
+from .checks import check_step_tokens, check_threads, check_tokens
 
 _ASKED = os.environ.get("TVM_NUM_THREADS")  # the user's choice, before set_threads rewrites the variable
 
@@ -33,7 +36,7 @@ def set_threads(threads: int | None = None) -> int:
     of the request and the CPU count. (In TVM 0.27 a pool told to use fewer workers does not always use
     more again when told: a process that needs both counts should ask for the larger one first.)"""
     cpus = len(os.sched_getaffinity(0))
-    threads = threads or int(_ASKED or cpus)
+    threads = max(1, int(_ASKED)) if threads is None and _ASKED else cpus if threads is None else check_threads(threads)
     os.environ["TVM_NUM_THREADS"] = str(max(threads, cpus))
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # 1: all cores of the biggest kind
     return threads
@@ -51,35 +54,79 @@ def _address(x: np.ndarray) -> int:
     return x.__array_interface__["data"][0]
 
 
-class Session:
-    def __init__(self, artifact: Path, threads: int | None = None):
+class VmSession:
+    """An artifact's VMs, state and token buffers on `device`, its libraries loaded by `load_module(path)`."""
+
+    def __init__(self, artifact: Path, device, load_module):
         self.path = Path(artifact)
         self.manifest = read_artifact(self.path)
-        target = self.manifest["target"]
-        check_runnable_here(target["name"], target["arch"], target["cpu_flags"])
-        self.threads = set_threads(threads)
-        device = tvm.cpu()
-        self._main = {kind: vm_entry(VirtualMachine(tvm.runtime.load_module(str(self.path / lib)), device))
-                      for kind, lib in self.manifest["libraries"].items()}
-        self.layout = self.manifest["state"]
-        with np.load(self.path / INITIAL_STATE, allow_pickle=False) as initial:
-            self._initial = [initial[s["name"]] for s in self.layout]
+        if not self.manifest.libraries:
+            raise RnnxError(f"{self.path} holds no VM libraries (packaging {self.manifest.packaging}): run it with "
+                            "its own program, e.g. `rnnx verify --emulate`")
+        self.device = device
+        self.vocab, self.batch_size = self.manifest.vocab, self.manifest.batch_size
+        self._vm = {kind: VirtualMachine(load_module(lib), device) for kind, lib in self.manifest.libraries.items()}
+        self._main = {kind: vm_entry(vm) for kind, vm in self._vm.items()}
+        self._initial = load_initial_state(self.path, self.manifest)
         self._state = [tvm.runtime.tensor(x.copy(), device) for x in self._initial]
         self._token = tvm.runtime.tensor(np.zeros((self.batch_size, 1), np.int64), device)
+
+    @property
+    def state_bytes(self) -> int:
+        """Bytes of recurrent state this session holds: fixed at compile time, whatever the stream length."""
+        return sum(s.bytes for s in self.manifest.state)
+
+    def reset(self) -> None:
+        """Back to the state before any token, in the same buffers."""
+        self.set_state(self._initial)
+
+    @property
+    def state(self) -> dict[str, np.ndarray]:
+        """A copy of the current state, by manifest name."""
+        return {s.name: t.numpy() for s, t in zip(self.manifest.state, self._state)}
+
+    def set_state(self, values: list[np.ndarray]) -> None:
+        """Copy `values` (manifest order, each of its tensor's shape and dtype) into the state buffers."""
+        if len(values) != len(self._state):
+            raise RnnxError(f"the artifact's state has {len(self._state)} tensors, got {len(values)}")
+        for spec, value in zip(self.manifest.state, values):
+            value = np.asarray(value)
+            if (list(value.shape), str(value.dtype)) != (spec.shape, spec.dtype):
+                raise RnnxError(f"state tensor {spec.name} must be {spec.dtype}{spec.shape}, "
+                                f"got {value.dtype}{list(value.shape)}")
+        for buffer, value in zip(self._state, values):
+            buffer.copyfrom(np.ascontiguousarray(value))
+
+    def save_state(self, path: Path) -> None:
+        """Write the whole state to `path` (numpy .npz by name, no pickle), atomically."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **self.state)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def load_state(self, path: Path) -> None:
+        """Load a state saved by `save_state`, checked against this artifact's state layout."""
+        self.set_state(read_state_file(Path(path), self.manifest.state))
+
+
+class Session(VmSession):
+    """An artifact on this machine: `prefill(tokens)`, `step(token)`, `reset()`, the state and its files."""
+
+    def __init__(self, artifact: Path, threads: int | None = None):
+        manifest = read_artifact(artifact, check_files=False)  # refuse another machine's code before hashing it
+        check_runnable_here(manifest.target.name, manifest.target.arch, manifest.target.cpu_flags)
+        self.threads = set_threads(threads)
+        super().__init__(artifact, tvm.cpu(), lambda lib: tvm.runtime.load_module(str(Path(artifact) / lib)))
         self._token_in = np.from_dlpack(self._token)  # a numpy view: writing it sets the step's input
         main, workspace = self._main["step"]
         # the step's arguments never change (the state is updated in place), so they are bound once
         self._step = functools.partial(main, self._token, *self._state, *workspace)
         self._step_logits = None  # a view of the step's logits, once seen to live in its workspace
-
-    @property
-    def batch_size(self) -> int:
-        return self.manifest["export"]["batch_size"]
-
-    @property
-    def state_bytes(self) -> int:
-        """Bytes of recurrent state this session holds: fixed at compile time, whatever the stream length."""
-        return sum(int(np.prod(s["shape"])) * np.dtype(s["dtype"]).itemsize for s in self.layout)
 
     @property
     def workspace_bytes(self) -> int:
@@ -93,20 +140,20 @@ class Session:
     def _workspace_views(self) -> list[np.ndarray]:
         return [np.from_dlpack(t) for _, workspace in self._main.values() for w in workspace for t in w]
 
-    def reset(self) -> None:
-        """Back to the state before any token, in the same buffers."""
-        for buffer, initial in zip(self._state, self._initial):
-            buffer.copyfrom(initial)
-
     def prefill(self, tokens) -> np.ndarray:
         """Run `tokens` `(B, T)` (or `(T,)`) through the chunked prefill from the current state; returns
         logits `(B, T, vocab)` and leaves the state after the last token, ready for `step`."""
-        tokens = np.asarray(tokens, dtype=np.int64).reshape(self.batch_size, -1)
-        return np.from_dlpack(self._run("prefill", tvm.runtime.tensor(tokens))).copy()
+        tokens = check_tokens(tokens, self.vocab, self.batch_size)
+        main, workspace = self._main["prefill"]
+        # the kernels update the state in place: the outputs after the logits are self._state's buffers
+        return np.from_dlpack(main(tvm.runtime.tensor(tokens), *self._state, *workspace)[0]).copy()
 
     def step(self, token) -> np.ndarray:
         """One token per sequence (an int or `(B,)`); returns logits `(B, vocab)`."""
-        self._token_in[:, 0] = token
+        if type(token) is int and self.batch_size == 1 and 0 <= token < self.vocab:
+            self._token_in[0, 0] = token  # the common case, without building an array to check
+        else:
+            self._token_in[:, 0] = check_step_tokens(token, self.vocab, self.batch_size)
         if self._step_logits is not None:
             self._step()
             return self._step_logits[:, 0].copy()
@@ -114,46 +161,3 @@ class Session:
         if _address(logits) in {_address(view) for view in self._workspace_views()}:
             self._step_logits = logits  # the same buffer at every step, overwritten: hand out copies
         return logits[:, 0].copy()
-
-    def _run(self, kind: str, tokens):
-        # the kernels update the state in place: the outputs after the logits are self._state's buffers
-        main, workspace = self._main[kind]
-        return main(tokens, *self._state, *workspace)[0]
-
-    @property
-    def state(self) -> dict[str, np.ndarray]:
-        """A copy of the current state, by manifest name."""
-        return {s["name"]: t.numpy() for s, t in zip(self.layout, self._state)}
-
-    def save_state(self, path: Path) -> None:
-        """Write the state to `path` (numpy .npz, no pickle), atomically."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.state)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-
-    def load_state(self, path: Path) -> None:
-        """Load a state saved by `save_state`, checked against this artifact's state layout."""
-        try:
-            saved = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise RnnxError(f"cannot read state file {path}: {e}") from None
-        with saved:
-            for spec in self.layout:
-                if spec["name"] not in saved:
-                    raise RnnxError(f"state file {path} has no tensor {spec['name']}")
-                x = saved[spec["name"]]
-                if list(x.shape) != spec["shape"] or str(x.dtype) != spec["dtype"]:
-                    raise RnnxError(f"state file {path}: {spec['name']} is {x.dtype}{list(x.shape)}, "
-                                    f"the artifact needs {spec['dtype']}{spec['shape']}")
-            self.set_state([saved[spec["name"]] for spec in self.layout])
-
-    def set_state(self, values: list[np.ndarray]) -> None:
-        """Copy `values` (manifest order) into the session's state buffers."""
-        for buffer, value in zip(self._state, values, strict=True):
-            buffer.copyfrom(np.ascontiguousarray(value))

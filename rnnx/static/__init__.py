@@ -1,6 +1,6 @@
 """The "static" runtime: the step graph as plain C over the compiled kernels, with one static arena planned
-at compile time and no TVM runtime, heap or OS (targets with `runtime == "static"`: riscv64 and
-microcontrollers).
+at compile time and no TVM runtime, heap or OS (the "runner" and "c-bundle" packagings of `rnnx.packaging`:
+riscv64 and microcontrollers).
 
 A C bundle (`emit_static_bundle`) is a directory a firmware build compiles as it is:
 
@@ -20,13 +20,12 @@ uses (`rnnx_arena`), the recurrent state included.
 
 Public functions:
 - `emit_static_bundle(step_module, target, initial_state, out) -> dict`
-- `compile_static(export_dir, target, out) -> dict` (export dir -> bundle + Linux runner in an artifact dir)
+- `compile_bundle(target, export_dir, export, initial_state, out) -> dict` (an export's step -> `out/bundle/`)
 - `bundle_objects(bundle_dir, cc, cflags, out_dir) -> [objects]` (the model's objects, for any link)
 - `build_linux_runner(bundle_dir, target, out) -> Path`
-- `run_runner(runner, tokens, emulator=()) -> (logits, report)`, `run_steps(artifact_dir, tokens)`
+- `run_runner(runner, tokens, emulator=()) -> (logits, report)`
 """
-from .build import BUNDLE_DIR, RUNNER, build_linux_runner, bundle_objects, compile_static, run_runner, run_steps
+from .build import BUNDLE_DIR, build_linux_runner, bundle_objects, compile_bundle, run_runner
 from .emit import emit_static_bundle
 
-__all__ = ["BUNDLE_DIR", "RUNNER", "build_linux_runner", "bundle_objects", "compile_static", "emit_static_bundle", "run_runner",
-           "run_steps"]
+__all__ = ["BUNDLE_DIR", "build_linux_runner", "bundle_objects", "compile_bundle", "emit_static_bundle", "run_runner"]

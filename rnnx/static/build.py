@@ -1,5 +1,4 @@
 """From an export to a static artifact's parts (C bundle, Linux runner), and running the runner."""
-import platform
 import subprocess
 import tempfile
 from pathlib import Path
@@ -7,46 +6,32 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from ..compiler.build import write_initial_state
-from ..compiler.importer import import_onnx
-from ..compiler.pipeline import pipeline
-from ..errors import RnnxError
-from ..export.manifest import read_manifest
-from ..runtime.artifact import INITIAL_STATE, read_artifact
+from ..compiler import import_onnx, pipeline
 from ..edge.program import run_program
-from ..targets import Target, get_target, require
+from ..errors import RnnxError
+from ..manifest import ExportManifest
+from ..targets import Target, require
 from .emit import CONSTANTS_ASM, KERNELS, MODEL, RUNTIME_SOURCES, emit_static_bundle, static_tvm_target
 
-BUNDLE_DIR, RUNNER = "bundle", "bin/rnnx-run"  # where the VM boards have theirs too
+BUNDLE_DIR = "bundle"
 RUNNER_SOURCE = RUNTIME_SOURCES / "rnnx_run.c"
 
 
-def compile_static(export_dir: Path, target: Target, out: Path) -> dict:
-    """Compile the step graph of the export `export_dir` for the static target `target` into the existing
-    directory `out` (an artifact being written): `out/initial_state.npz`, the C bundle `out/bundle/` and, for
-    a Linux target, the runner `out/bin/rnnx-run`. Returns the artifact's "static" entry: the sizes of
-    `emit_static_bundle`, "bundle" and "runner" (paths in `out`; runner None on bare metal), and "files"
-    (every file written, relative to `out`, for the artifact's hashes)."""
-    export_dir, out = Path(export_dir), Path(out)
-    manifest = read_manifest(export_dir)
-    write_initial_state(export_dir / manifest["graphs"]["prefill"]["file"], manifest["state"], out / INITIAL_STATE)
-    with np.load(out / INITIAL_STATE, allow_pickle=False) as saved:
-        initial = [saved[s["name"]] for s in manifest["state"]]
+def compile_bundle(target: Target, export_dir: Path, export: ExportManifest, initial_state: list[np.ndarray],
+                   out: Path) -> dict:
+    """Compile the step graph of the export for the static target into the C bundle `out/bundle/` (`out` is
+    the artifact being written). Returns the sizes of `emit_static_bundle` and "files" (every file written,
+    relative to `out`)."""
     tvm_target = static_tvm_target(target)
-    module = import_onnx(onnx.load(export_dir / manifest["graphs"]["step"]["file"]))
+    module = import_onnx(onnx.load(Path(export_dir) / export.graphs["step"].file), target=tvm_target)
     with tvm_target:
         module = pipeline(tvm_target)(module)
     params = [p.name for p in module["main"].params[1:-1]]
-    if params != [s["past"] for s in manifest["state"]]:
-        raise RnnxError(f"the step graph's state inputs {params} do not match the manifest of {export_dir}")
-    (out / BUNDLE_DIR).mkdir()
-    sizes = emit_static_bundle(module, target, initial, out / BUNDLE_DIR)
-    runner = None
-    if "linux" in target.resolved().get("mtriple", platform.system().lower()):
-        (out / RUNNER).parent.mkdir()
-        runner = build_linux_runner(out / BUNDLE_DIR, target, out / RUNNER).relative_to(out).as_posix()
-    files = [INITIAL_STATE, *(f"{BUNDLE_DIR}/{f}" for f in sizes.pop("files")), *([runner] if runner else [])]
-    return sizes | {"bundle": BUNDLE_DIR, "runner": runner, "files": files}
+    if params != [s.past for s in export.state]:  # the compiler keeps the graph's inputs in order
+        raise RuntimeError(f"the step module's state parameters {params} do not match the export's state")
+    (Path(out) / BUNDLE_DIR).mkdir()
+    sizes = emit_static_bundle(module, target, initial_state, Path(out) / BUNDLE_DIR)
+    return sizes | {"files": [f"{BUNDLE_DIR}/{f}" for f in sizes["files"]]}
 
 
 def bundle_objects(bundle_dir: Path, cc: str, cflags: list[str], out_dir: Path) -> list[Path]:
@@ -84,16 +69,3 @@ def run_runner(runner: Path, tokens, emulator: tuple[str, ...] = ()) -> tuple[np
     max_rss_kb — the emulator's own included when emulated —, vocab, arena_bytes)."""
     logits, report = run_program(runner, np.asarray(tokens).reshape(-1), emulator)
     return logits.reshape(report["steps"], report["vocab"]), report
-
-
-def run_steps(artifact_dir: Path, tokens) -> tuple[np.ndarray, dict]:
-    """Run `tokens` one step each from the initial state through a static artifact's runner, under its
-    target's emulator unless this machine is of the target's architecture."""
-    artifact_dir = Path(artifact_dir)
-    manifest = read_artifact(artifact_dir)
-    runner = manifest.get("static", {}).get("runner")
-    if runner is None:
-        raise RnnxError(f"{artifact_dir} has no Linux runner: it is not a static artifact for a Linux target")
-    target = get_target(manifest["target"]["name"])
-    emulator = () if platform.machine() == target.arch else target.emulator
-    return run_runner(artifact_dir / runner, tokens, emulator)

@@ -81,7 +81,7 @@ int rnnx_model_init(void);
 /* Back to the state before any token. */
 void rnnx_model_reset(void);
 /* Run one token; returns its logits (RNNX_VOCAB floats inside the arena, overwritten by the next step),
-   or NULL if a kernel failed. */
+   or NULL for a token outside [0, RNNX_VOCAB) (the state is then unchanged) or if a kernel failed. */
 const float *rnnx_model_step(int64_t token);
 /* State tensor i (0 <= i < RNNX_NUM_STATE) in the arena, RNNX_STATE_<i>_BYTES long; NULL for another i. */
 void *rnnx_model_state(int i);
@@ -141,6 +141,7 @@ def _model(plan: StepPlan) -> str:
         "",
         "const float *rnnx_model_step(int64_t token) {",
         "  TVMFFIAny result;",
+        "  if (token < 0 || token >= RNNX_VOCAB) return NULL;  /* it would read outside the embedding table */",
         "  memcpy(rnnx_arena + RNNX_TOKEN_OFFSET, &token, sizeof token);",
         "  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {",
         "    result.type_index = kTVMFFINone;",

@@ -1,11 +1,10 @@
 """The target registry: a name a user knows -> how to compile for it, package it, emulate it here and find
-it over RPC. Targets are data: a board is one entry.
+it over RPC. Targets are data: a board is one entry, a microcontroller's memory map included.
 
-Two runtimes:
-- "vm": the Relax VM in TVM's runtime library (`prefill.so`, `step.so`), for Linux boards TVM ships a
-  runtime for (x86-64, aarch64);
-- "static": the step as C calling the compiled kernels, with one static arena planned at compile time and
-  no TVM runtime at all: riscv64 (PyPI has no riscv64 TVM runtime) and microcontrollers.
+`packaging` names the packager that builds and runs the target's artifacts (`rnnx.packaging`): "library"
+and "objects" for TVM's Relax VM (Linux boards TVM ships a runtime for: x86-64, aarch64), "runner" and
+"c-bundle" for the static C step with one arena planned at compile time and no TVM runtime (riscv64,
+which PyPI has no TVM runtime for, and microcontrollers).
 """
 import os
 import platform
@@ -35,21 +34,30 @@ class Toolchain:
 
 
 @dataclass(frozen=True)
+class Board:
+    """A microcontroller's memory: the product's sizes (so a link fails where the product would) at the
+    addresses of the board its emulator models, and what its firmware build needs beyond the TVM target."""
+    ram: int                          # bytes
+    flash: int
+    ram_origin: int                   # of .data, .bss and the stack
+    flash_origin: int                 # of the code and constants
+    vectors: int | None = None        # origin of the vector table when it is not at the start of flash
+    startup: str | None = "startup_cortex_m.c"  # None: the C library's crt0 (picolibc on RISC-V)
+    fpu: str | None = None            # gcc's -mfpu, which the TVM target leaves to the core's default
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
     description: str
     tvm: dict                      # TVM target dict ("host" fills in this machine's CPU when compiling)
     arch: str                      # machine architecture the code runs on (platform.machine() there)
     cpu_flags: tuple[str, ...] = field(default_factory=tuple)  # /proc/cpuinfo flags the code needs
-    runtime: str = "vm"            # "vm" | "static" (see the module docstring)
     toolchain: Toolchain | None = None  # None: this machine's own compiler
-    packaging: str = "library"     # "library": shared objects (+ for a board its native runner, RPC server and
-                                   # TVM runtime); "objects": a tar of objects + the command that links them;
-                                   # "runner": a C bundle and a static Linux program that runs it;
-                                   # "c-bundle": C sources, kernel objects and weights for a firmware build
+    packaging: str = "library"     # the packager's kind (see the module docstring)
     emulator: tuple[str, ...] = ()  # argv prefix that runs the target's programs on this machine
     rpc_key: str | None = None     # the key its RPC server registers with a tracker
-    memory: dict | None = None     # {"ram": bytes, "flash": bytes} of a microcontroller
+    board: Board | None = None     # a microcontroller's memory map
 
     def resolved(self) -> dict:
         """The TVM target dict for compiling now: `host` becomes this machine's CPU and core count."""
@@ -68,6 +76,23 @@ class Target:
     def needs(self) -> list[str]:
         """What must be installed here to compile for, and to emulate, this target."""
         return [p for p in (self.toolchain and self.toolchain.install, emulator_install(self.emulator)) if p]
+
+    def gcc_cpu_flags(self) -> list[str]:
+        """The cross gcc's flags for C that links with the TVM-compiled kernels, derived from the TVM target so
+        that the two cannot disagree on the core, ISA or float ABI."""
+        triple = self.tvm["mtriple"]
+        if triple.startswith("thumb"):
+            fpu = [f"-mfpu={self.board.fpu}"] if self.board and self.board.fpu else []
+            return [f"-mcpu={self.tvm['mcpu']}", "-mthumb", f"-mfloat-abi={self.tvm['mfloat-abi']}", *fpu]
+        if triple.startswith("riscv"):  # rv32 + i + single-letter extensions, e.g. rv32imac
+            extensions = "".join(a[1:] for a in self.tvm.get("mattr", []) if len(a) == 2)
+            return [f"-march=rv{triple[5:7]}i{extensions}", f"-mabi={self.tvm['mabi']}"]
+        raise RnnxError(f"target {self.name} has no bare-metal C flags: it is not a microcontroller target")
+
+    def program_prefix(self) -> tuple[str, ...]:
+        """The argv prefix that runs the target's programs here: none on the target's own architecture, else
+        its emulator (or a clear error)."""
+        return () if platform.machine() == self.arch else self.require_emulator()
 
     def require_emulator(self) -> tuple[str, ...]:
         """The emulator's argv prefix, or a clear error: none for this target, or not installed."""
@@ -137,10 +162,17 @@ def _aarch64_board(name: str, description: str, cpu: str, cores: int, key: str) 
                   arch="aarch64", cpu_flags=("asimd",), toolchain=AARCH64, emulator=_QEMU_AARCH64, rpc_key=key)
 
 
-def _microcontroller(name: str, description: str, tvm: dict, ram: int, flash: int, emulator=()) -> "Target":
-    return Target(name, description, tvm, arch=tvm["mtriple"].split("-")[0], runtime="static",
+def _microcontroller(name: str, description: str, tvm: dict, board: Board, emulator=()) -> "Target":
+    return Target(name, description, tvm, arch=tvm["mtriple"].split("-")[0],
                   toolchain=RISCV_ELF if tvm["mtriple"].startswith("riscv") else ARM_NONE_EABI,
-                  packaging="c-bundle", emulator=emulator, memory={"ram": ram, "flash": flash})
+                  packaging="c-bundle", emulator=emulator, board=board)
+
+
+# Memory maps of the emulated boards (qemu 7.2, hw/arm/mps2.c and mps2-tz.c, checked by running firmware):
+# mps2-an386 (M4) and mps2-an500 (M7): ZBT SSRAM1 at 0x0 holds vectors, code and weights as flash would;
+# SSRAM2/3 at 0x20000000 is the RAM. mps3-an547 (M55) boots from its 512 KB ITCM at 0x0, too small for the
+# weights: only the vectors go there, code and weights to the 2 MB SRAM at 0x01000000, RAM is the DTCM.
+_MPS2 = {"flash_origin": 0x0, "ram_origin": 0x20000000}
 
 
 _RV64GC = ["+64bit", "+m", "+a", "+f", "+d", "+c"]
@@ -161,36 +193,40 @@ TARGETS = {t.name: t for t in (
     Target("riscv64", "64-bit RISC-V Linux boards (rv64gc: VisionFive 2, Milk-V)",
            {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
             "mattr": _RV64GC, "num-cores": 1},
-           arch="riscv64", runtime="static", toolchain=RISCV64, packaging="runner", emulator=_QEMU_RISCV64,
+           arch="riscv64", toolchain=RISCV64, packaging="runner", emulator=_QEMU_RISCV64,
            rpc_key="riscv64"),
     Target("riscv64-rvv", "64-bit RISC-V with the vector extension (rv64gcv, VLEN >= 128: Banana Pi F3, K230)",
            {"kind": "llvm", "mtriple": "riscv64-linux-gnu", "mcpu": "generic-rv64", "mabi": "lp64d",
             "mattr": [*_RV64GC, "+v", "+zvl128b"], "num-cores": 1},
-           arch="riscv64", runtime="static", toolchain=RISCV64, packaging="runner",
+           arch="riscv64", toolchain=RISCV64, packaging="runner",
            emulator=("qemu-riscv64", "-cpu", "rv64,v=true,vlen=128", "-L", RISCV64.sysroot), rpc_key="riscv64-rvv"),
     _microcontroller("cortex-m4f", "Cortex-M4 with FPU (STM32F4 class): 256 KB RAM, 1 MB flash",
                      {"kind": "llvm", "mtriple": "thumbv7em-none-eabihf", "mcpu": "cortex-m4", "mfloat-abi": "hard",
                       "num-cores": 1},
-                     ram=256 << 10, flash=1 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps2-an386", *_QEMU_MPS[1:])),
+                     Board(256 << 10, 1 << 20, **_MPS2, fpu="fpv4-sp-d16"),
+                     emulator=(*_QEMU_MPS[:1], "-M", "mps2-an386", *_QEMU_MPS[1:])),
     _microcontroller("cortex-m7", "Cortex-M7 with double FPU (STM32F7/H7 class): 512 KB RAM, 2 MB flash",
                      {"kind": "llvm", "mtriple": "thumbv7em-none-eabihf", "mcpu": "cortex-m7", "mfloat-abi": "hard",
                       "num-cores": 1},
-                     ram=512 << 10, flash=2 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps2-an500", *_QEMU_MPS[1:])),
+                     Board(512 << 10, 2 << 20, **_MPS2, fpu="fpv5-d16"),
+                     emulator=(*_QEMU_MPS[:1], "-M", "mps2-an500", *_QEMU_MPS[1:])),
     _microcontroller("cortex-m55", "Cortex-M55 with Helium (Corstone-300 class): 512 KB RAM, 2 MB flash",
                      {"kind": "llvm", "mtriple": "thumbv8.1m.main-none-eabihf", "mcpu": "cortex-m55",
                       "mfloat-abi": "hard", "num-cores": 1},
-                     ram=512 << 10, flash=2 << 20, emulator=(*_QEMU_MPS[:1], "-M", "mps3-an547", *_QEMU_MPS[1:])),
+                     Board(512 << 10, 2 << 20, ram_origin=0x20000000, flash_origin=0x01000000, vectors=0x0),
+                     emulator=(*_QEMU_MPS[:1], "-M", "mps3-an547", *_QEMU_MPS[1:])),
     _microcontroller("riscv32-imac", "32-bit RISC-V microcontrollers (rv32imac: ESP32-C3 class): 256 KB RAM, 1 MB flash",
                      {"kind": "llvm", "mtriple": "riscv32-unknown-elf", "mcpu": "generic-rv32", "mabi": "ilp32",
                       "mattr": ["+m", "+a", "+c"], "num-cores": 1},
-                     ram=256 << 10, flash=1 << 20),
+                     # no emulator here: compiled and linked only, with picolibc's crt0, at an ESP32-C3-like map
+                     Board(256 << 10, 1 << 20, ram_origin=0x3FC80000, flash_origin=0x42000000, startup=None)),
 )}
 
 
 def describe(target: Target) -> dict:
     """A target as `rnnx targets` shows it."""
     return {"name": target.name, "description": target.description, "tvm": target.tvm, "arch": target.arch,
-            "runtime": target.runtime, "packaging": target.packaging, "emulator": " ".join(target.emulator[:1]),
+            "packaging": target.packaging, "emulator": " ".join(target.emulator[:1]),
             "rpc_key": target.rpc_key, "needs": target.needs()}
 
 

@@ -2,15 +2,17 @@
 stated tolerances."""
 from pathlib import Path
 
+from ..errors import RnnxError
 from ..export.manifest import read_manifest
-from ..runtime.artifact import ARTIFACT_MANIFEST, EXPORT_COPY, read_artifact
+from ..manifest import ArtifactManifest
+from ..runtime.artifact import EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
 from .emulated import verify_emulated
 from .runners import ArtifactRunner, OnnxRunner, TorchRunner
 
 
 def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
-    return OnnxRunner(directory, manifest, "reference" if manifest["flavor"] == "standard" else "onnxruntime")
+    return OnnxRunner(directory, manifest, "reference" if manifest.flavor == "standard" else "onnxruntime")
 
 
 def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000,
@@ -19,17 +21,18 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
     `standard` flavor, against PyTorch) or an artifact (the compiled code against PyTorch, then against
     the export's graphs); returns the backend's name and the checks."""
     path = Path(path)
-    if (path / ARTIFACT_MANIFEST).is_file():
-        read_artifact(path)
+    if (path / ArtifactManifest.FILE).is_file():
+        artifact = read_artifact(path)
         manifest = read_manifest(path / EXPORT_COPY)
+        if manifest != artifact.export:
+            raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
         backend, references = ArtifactRunner(path), [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
     else:
         manifest = read_manifest(path)
         backend, references = _onnx_runner(path, manifest), [TorchRunner(manifest)]
-    vocab = manifest["graphs"]["prefill"]["outputs"][0]["shape"][-1]
     checks = []
     for i, reference in enumerate(references):  # the long stream against the first reference only
-        checks += run_checks(backend, reference, vocab=vocab, batch_size=manifest["batch_size"], prompt=prompt,
+        checks += run_checks(backend, reference, vocab=manifest.vocab, batch_size=manifest.batch_size, prompt=prompt,
                              steps=steps, stream=stream if i == 0 else 0, seed=seed)
     return backend.name, checks
 

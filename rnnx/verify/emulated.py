@@ -8,43 +8,28 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RnnxError
 from ..export.manifest import read_manifest
+from ..packaging import packager_for, run_program
 from ..runtime.artifact import EXPORT_COPY, read_artifact
-from ..targets import Target, get_target
+from ..targets import get_target
 from .checks import Check, check_outputs
 from .runners import TorchRunner
 
 
-def run_emulated(artifact: Path, target: Target, tokens: np.ndarray, prefill: int = 0) -> tuple[np.ndarray, dict]:
-    """Run the artifact's program for `target` on `tokens` `(n,)` int64 under the target's emulator:
-    (logits `(n, V)` float32 — for a prefill of the first `prefill` tokens, their logits —, its report)."""
-    target.require_emulator()
-    if target.runtime == "vm":
-        from ..edge.vm_bundle import run_steps
-
-        return run_steps(artifact, tokens, prefill=prefill)
-    if prefill:
-        raise RnnxError(f"target {target.name} runs steps only (a static step, no prefill graph)")
-    if target.packaging == "c-bundle":
-        from ..firmware import run_steps
-    else:
-        from ..static import run_steps
-    return run_steps(artifact, tokens)
-
-
 def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int = 0) -> tuple[str, list[Check]]:
     """Checks of the emulated program against PyTorch's chunked prefill of the same tokens: `prompt + steps`
-    steps from the initial state, and (VM targets) a prefill of `prompt` tokens followed by `steps` steps."""
-    manifest = read_artifact(Path(path))
-    target = get_target(manifest["target"]["name"])
+    steps from the initial state, and where the packaging runs a prefill, a prefill of `prompt` tokens
+    followed by `steps` steps."""
+    manifest = read_artifact(Path(path), check_files=False)  # run_program checks the hashes
+    target = get_target(manifest.target.name)
+    emulator = " ".join(target.require_emulator()[:1])
     export = read_manifest(Path(path) / EXPORT_COPY)
-    vocab = export["graphs"]["prefill"]["outputs"][0]["shape"][-1]
-    tokens = np.random.default_rng(seed).integers(0, vocab, prompt + steps, dtype=np.int64)
+    tokens = np.random.default_rng(seed).integers(0, export.vocab, prompt + steps, dtype=np.int64)
     expected = TorchRunner(export).prefill(tokens[None])[0][0]
-    runs = {f"{prompt + steps} steps": 0, **({f"prefill {prompt} + {steps} steps": prompt} if target.runtime == "vm" else {})}
+    runs = {f"{prompt + steps} steps": 0,
+            **({f"prefill {prompt} + {steps} steps": prompt} if packager_for(target).runs_prefill else {})}
     checks = []
     for name, prefill in runs.items():
-        logits, _ = run_emulated(Path(path), target, tokens, prefill)
-        checks.append(check_outputs(f"{name} under {target.emulator[0]} vs PyTorch", [logits], [expected]))
+        logits, _ = run_program(Path(path), tokens, prefill)
+        checks.append(check_outputs(f"{name} under {emulator} vs PyTorch", [logits], [expected]))
     return f"rnnx on {target.name}, emulated", checks

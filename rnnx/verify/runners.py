@@ -11,10 +11,10 @@ import onnx
 import torch
 from torch.utils import _pytree as pytree
 
-from ..errors import RnnxError
 from ..export.graphs import flat_state
 from ..export.onnx_ops import register_schemas
 from ..export.source import load_model
+from ..manifest import ExportManifest
 
 
 class TorchRunner:
@@ -22,9 +22,9 @@ class TorchRunner:
 
     name = "PyTorch"
 
-    def __init__(self, manifest: dict):
-        self.model = load_model(manifest["model"]["source"], manifest["model"]["seed"])
-        _, initial, self.spec = flat_state(self.model, manifest["batch_size"])
+    def __init__(self, manifest: ExportManifest):
+        self.model = load_model(manifest.model.source, manifest.model.seed)
+        _, initial, self.spec = flat_state(self.model, manifest.batch_size)
         self.initial = [t.numpy() for t in initial]
 
     @torch.no_grad()
@@ -43,11 +43,11 @@ class TorchRunner:
 class OnnxRunner:
     """The exported graphs, in onnxruntime or in onnx's reference evaluator (for opset-27 `standard` graphs)."""
 
-    def __init__(self, directory: Path, manifest: dict, engine: str):
+    def __init__(self, directory: Path, manifest: ExportManifest, engine: str):
         self.name = {"onnxruntime": "onnxruntime", "reference": "ONNX reference evaluator"}[engine]
-        self.past = [s["past"] for s in manifest["state"]]
-        self.sessions = {kind: self._load(Path(directory) / g["file"], engine) for kind, g in manifest["graphs"].items()}
-        self.initial = self._initializers(Path(directory) / manifest["graphs"]["prefill"]["file"])
+        self.past = [s.past for s in manifest.state]
+        self.sessions = {kind: self._load(Path(directory) / g.file, engine) for kind, g in manifest.graphs.items()}
+        self.initial = self._initializers(Path(directory) / manifest.graphs["prefill"].file)
 
     def _load(self, path: Path, engine: str):
         if engine == "reference":
@@ -59,10 +59,8 @@ class OnnxRunner:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the state inputs have defaults (initializers) on purpose; no warnings
-        try:
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise RnnxError(f"onnxruntime cannot load {path}: {str(e).splitlines()[0]}") from None
+        # The graph's hash matched its manifest, so it is what rnnx wrote: failing to load it is a bug.
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def _initializers(self, path: Path):
         """The prefill graph's state defaults: the model's initial state as exported."""
@@ -89,7 +87,7 @@ class ArtifactRunner:
         from ..runtime import Session
 
         self.session = Session(directory)
-        self.name = f"rnnx on {self.session.manifest['target']['name']}"
+        self.name = f"rnnx on {self.session.manifest.target.name}"
 
     def _run(self, call, tokens, state):
         if state is None:

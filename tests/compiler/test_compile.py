@@ -36,7 +36,7 @@ def test_artifact_manifest_records_target_versions_state_and_hashes(artifacts):
     manifest = json.loads((artifacts("ref-aaren") / "artifact.json").read_text())
     assert manifest["target"]["name"] == "host" and manifest["tvm_version"]
     assert set(manifest["files"]) == {"prefill.so", "step.so", "initial_state.npz"}
-    assert manifest["state_bytes"] == sum(s["bytes"] for s in manifest["state"])
+    assert manifest["export"]["state_bytes"] == sum(s["bytes"] for s in manifest["export"]["state"])
 
 
 def test_node_rnnx_cannot_lower_is_named(tmp_path):

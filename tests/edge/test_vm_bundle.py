@@ -1,6 +1,7 @@
 """The aarch64 bundle against PyTorch: its native runner under qemu-aarch64, and its native RPC server under
 qemu-aarch64 driven from here by TVM's Python RPC client, directly and through a real tracker (127.0.0.1)."""
 import json
+import re
 import os
 import selectors
 import shutil
@@ -18,6 +19,7 @@ from rnnx.edge import tvm_runtime
 from rnnx.errors import RnnxError
 from rnnx.models import build_model
 from rnnx.numerics import compare
+from rnnx.packaging import run_program
 from rnnx.targets import get_target
 
 TARGET = get_target("raspberry-pi-5")
@@ -40,13 +42,11 @@ def _pytorch_logits(tokens: np.ndarray) -> torch.Tensor:
 
 
 def test_runner_under_qemu_matches_pytorch_stepping_and_after_prefill(artifact, tmp_path):
-    from rnnx.edge.vm_bundle import run_steps
-
     moved = shutil.copytree(artifact, tmp_path / "elsewhere")  # the bundle finds its libraries wherever it is
     tokens = np.random.default_rng(0).integers(0, 256, 50)
     expected = _pytorch_logits(tokens)
     for prefill in (0, 20):
-        logits, report = run_steps(moved, tokens, prefill=prefill)
+        logits, report = run_program(moved, tokens, prefill=prefill)
         assert logits.shape == (50, 256) and logits.dtype == np.float32
         assert compare(torch.from_numpy(logits), expected).passed, (prefill, compare(torch.from_numpy(logits), expected))
         assert report["steps"] == 50 - prefill and report["prefill_tokens"] == prefill
@@ -67,10 +67,8 @@ def test_bundle_is_aarch64_and_hashed_in_the_manifest(artifact):
 
 
 def test_runner_refuses_a_prefill_longer_than_the_tokens(artifact):
-    from rnnx.edge.vm_bundle import run_steps
-
-    with pytest.raises(RnnxError, match="--prefill"):
-        run_steps(artifact, np.arange(4), prefill=5)
+    with pytest.raises(RnnxError, match=re.escape("prefill 5 is out of range [0, 4]")):
+        run_program(artifact, np.arange(4), prefill=5)
 
 
 def test_missing_runtime_libraries_name_the_command(tmp_path, monkeypatch):

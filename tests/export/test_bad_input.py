@@ -33,6 +33,35 @@ def test_missing_factory_file_and_function(tmp_path):
     assert_user_error(rnnx("export", f"{tmp_path / 'm.py'}:make", "-o", tmp_path / "x"), "has no function 'make'")
 
 
+def test_model_file_that_raises_is_named_with_its_line(tmp_path):
+    (tmp_path / "m.py").write_text("import torch\n\nwidth = 1 / 0\n")
+    assert_user_error(rnnx("export", f"{tmp_path / 'm.py'}:make", "-o", tmp_path / "x"),
+                      f"importing the model file raised ZeroDivisionError at {tmp_path / 'm.py'}:3: division by zero")
+    (tmp_path / "m.py").write_text("def make():\n    return build()\n\n\n"
+                                   "def build():\n    raise ValueError('no width')\n")
+    assert_user_error(rnnx("export", f"{tmp_path / 'm.py'}:make", "-o", tmp_path / "x"),
+                      f"make() raised ValueError at {tmp_path / 'm.py'}:6: no width")
+
+
+def test_model_torch_export_cannot_trace_is_named_with_its_line(tmp_path):
+    (tmp_path / "branchy.py").write_text(textwrap.dedent('''
+        import torch
+        from rnnx.models import build_model
+
+        class Branchy(torch.nn.Module):
+            def forward(self, x):
+                return x + 1 if x.sum() > 0 else x - 1
+
+        def make():
+            model = build_model("ref-tiny")
+            model.blocks[1].mlp_norm = torch.nn.Sequential(model.blocks[1].mlp_norm, Branchy())
+            return model
+    '''))
+    assert_user_error(rnnx("export", f"{tmp_path / 'branchy.py'}:make", "-o", tmp_path / "x"),
+                      f"cannot trace LanguageModel with torch.export at {tmp_path / 'branchy.py'}:7: ",
+                      "data-dependent")
+
+
 def test_module_rnnx_cannot_export_is_named_with_its_op(tmp_path):
     (tmp_path / "weird.py").write_text(textwrap.dedent('''
         import torch
@@ -110,3 +139,21 @@ def test_interrupted_export_leaves_no_partial_directory(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] in ([], ["out"])
     if (tmp_path / "out").exists():  # finished before the signal landed: then it is whole
         assert rnnx("verify", tmp_path / "out", "--stream", "0").returncode == 0
+
+
+def test_model_forward_that_raises_is_named_with_its_line_and_a_bug_of_ours_is_not(tmp_path):
+    (tmp_path / "typo.py").write_text(textwrap.dedent('''
+        import torch
+        from rnnx.models import build_model
+
+        class Typo(torch.nn.Module):
+            def forward(self, x):
+                return x + "1"
+
+        def make():
+            model = build_model("ref-tiny")
+            model.blocks[0].mlp_norm = torch.nn.Sequential(model.blocks[0].mlp_norm, Typo())
+            return model
+    '''))
+    assert_user_error(rnnx("export", f"{tmp_path / 'typo.py'}:make", "-o", tmp_path / "x"),
+                      f"tracing LanguageModel with torch.export raised TypeError at {tmp_path / 'typo.py'}:7: ")

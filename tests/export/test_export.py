@@ -5,6 +5,7 @@ import onnx
 import pytest
 
 from rnnx.export import FLAVORS, export_model, read_manifest
+from rnnx.manifest import OpUse, Value
 from rnnx.export.onnx_ops import register_schemas
 from rnnx.verify import verify_export
 
@@ -31,21 +32,21 @@ def test_export_passes_the_full_checker_and_verifies_against_pytorch(exports, co
     out = exports(config, flavor)
     manifest = read_manifest(out)
     register_schemas()
-    for graph in manifest["graphs"].values():
-        onnx.checker.check_model(onnx.load(out / graph["file"]), full_check=True)
+    for graph in manifest.graphs.values():
+        onnx.checker.check_model(onnx.load(out / graph.file), full_check=True)
     _, checks = verify_export(out, prompt=40, steps=8, stream=64)
     assert all(c.passed for c in checks), [c for c in checks if not c.passed]
 
 
 def test_manifest_describes_graphs_state_ops_and_files(exports):
     manifest = read_manifest(exports("ref-aaren", "portable"))
-    assert set(manifest["graphs"]) == {"prefill", "step"} and set(manifest["files"]) == {"prefill.onnx", "step.onnx"}
-    assert manifest["graphs"]["prefill"]["inputs"][0] == {"name": "tokens", "dtype": "int64", "shape": [1, "T"]}
-    assert manifest["graphs"]["step"]["inputs"][0]["shape"] == [1, 1]
-    assert [s["name"] for s in manifest["state"][:3]] == ["0_running_max", "0_denominator", "0_numerator"]
-    assert manifest["state_bytes"] == sum(s["bytes"] for s in manifest["state"]) == 4 * (4 + 4 + 4 * 64) * 4
-    assert manifest["ops"] == [{"name": "aaren", "domain": "ai.rnnx", "version": 1, "spelling": "ai.rnnx::aaren"}]
-    assert manifest["model"]["config"]["name"] == "ref-aaren"
+    assert set(manifest.graphs) == {"prefill", "step"} and set(manifest.files) == {"prefill.onnx", "step.onnx"}
+    assert manifest.graphs["prefill"].inputs[0] == Value(name="tokens", dtype="int64", shape=[1, "T"])
+    assert manifest.graphs["step"].inputs[0].shape == [1, 1]
+    assert [s.name for s in manifest.state[:3]] == ["0_running_max", "0_denominator", "0_numerator"]
+    assert manifest.state_bytes == sum(s.bytes for s in manifest.state) == 4 * (4 + 4 + 4 * 64) * 4
+    assert manifest.ops == [OpUse(name="aaren", domain="ai.rnnx", version=1, spelling="ai.rnnx::aaren")]
+    assert manifest.model.config["name"] == "ref-aaren"
 
 
 def test_every_attribute_is_written_on_every_rnnx_node(exports):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from rnnx.firmware import run_steps
+from rnnx.packaging import run_program
 from rnnx.models import build_model
 from rnnx.numerics import compare
 
@@ -16,7 +16,7 @@ def pytorch_logits(tokens: np.ndarray) -> torch.Tensor:
 @pytest.mark.parametrize("target, steps", [("cortex-m4f", 200), ("cortex-m55", 200), ("cortex-m7", 32)])
 def test_firmware_steps_match_pytorch(micro_artifact, target, steps):
     tokens = np.random.default_rng(1).integers(0, 256, steps)
-    logits, report = run_steps(micro_artifact(target), tokens)
+    logits, report = run_program(micro_artifact(target), tokens)
     result = compare(torch.from_numpy(logits), pytorch_logits(tokens))
     assert logits.shape == (steps, 256) and result.passed, result
     assert report["steps"] == steps and report["instructions_per_step"]["min"] > 0

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from rnnx.errors import RnnxError
+from rnnx.export import read_manifest
 from rnnx.firmware import build_firmware, bundle_sizes, check_fits, elf_sizes, elf_symbols, export_sizes, footprint
 from rnnx.models import build_model, get_config
 from rnnx.runtime.artifact import read_artifact
@@ -16,8 +17,9 @@ from rnnx.targets import get_target
 
 def test_arena_declared_by_bundle_and_compile_is_the_arena_the_firmware_links(micro_artifact):
     artifact = micro_artifact("cortex-m4f")
-    report = footprint(artifact, steps=4)
-    assert report["arena_bytes"] == report["declared_arena_bytes"] == read_artifact(artifact)["static"]["arena_bytes"]
+    manifest = read_artifact(artifact)
+    report = footprint(artifact / manifest.static.bundle, get_target("cortex-m4f"), steps=4)
+    assert report["arena_bytes"] == report["declared_arena_bytes"] == manifest.static.arena_bytes
     assert report["state_bytes"] <= report["arena_bytes"] and report["const_bytes"] >= report["weight_bytes"]
     assert report["ram_bytes"] <= report["capacity"]["ram"] and report["flash_bytes"] <= report["capacity"]["flash"]
     # Every weight but the embedding's is read at each step, at most 16 floats (64 B) per load instruction
@@ -29,7 +31,7 @@ def test_arena_declared_by_bundle_and_compile_is_the_arena_the_firmware_links(mi
 
 @pytest.mark.parametrize("target, machine", [("riscv32-imac", 0xF3), ("cortex-m7", 0x28)])
 def test_bundle_links_into_firmware_for_target(micro_artifact, tmp_path, target, machine):
-    bundle = micro_artifact(target) / read_artifact(micro_artifact(target))["static"]["bundle"]
+    bundle = micro_artifact(target) / read_artifact(micro_artifact(target)).static.bundle
     elf = build_firmware(bundle, target, tmp_path)
     header = elf.read_bytes()[:20]
     assert header[4] == 1 and int.from_bytes(header[18:20], "little") == machine  # ELF32 for RISC-V / ARM
@@ -40,7 +42,7 @@ def test_bundle_links_into_firmware_for_target(micro_artifact, tmp_path, target,
 
 
 def test_model_too_large_for_flash_is_refused_with_its_sizes(tiny_export):
-    sizes = export_sizes(tiny_export)
+    sizes = export_sizes(tiny_export, read_manifest(tiny_export))
     parameters = sum(p.numel() for p in build_model("ref-tiny").parameters())
     assert abs(sizes["weight_bytes"] - 4 * parameters) < 0.01 * 4 * parameters  # fp32 weights, read without data
     with pytest.raises(RnnxError) as refused:
@@ -65,7 +67,8 @@ def test_compile_refuses_a_model_too_large_for_the_target_before_compiling(tiny_
 
 
 def test_firmware_whose_ram_does_not_hold_the_arena_fails_to_link_naming_the_region(micro_artifact, tmp_path):
-    target = dataclasses.replace(get_target("cortex-m4f"), memory={"ram": 32 << 10, "flash": 1 << 20})
-    bundle = micro_artifact("cortex-m4f") / read_artifact(micro_artifact("cortex-m4f"))["static"]["bundle"]
+    m4 = get_target("cortex-m4f")
+    target = dataclasses.replace(m4, board=dataclasses.replace(m4.board, ram=32 << 10, flash=1 << 20))
+    bundle = micro_artifact("cortex-m4f") / read_artifact(micro_artifact("cortex-m4f")).static.bundle
     with pytest.raises(RnnxError, match=r"building the cortex-m4f firmware failed: .*region `RAM' overflowed by \d+ bytes"):
         build_firmware(bundle, target, tmp_path)

@@ -5,7 +5,6 @@ tensors updated in place, `o` (filled with NaN beforehand) written fully. A `seq
 once with a symbolic T and run at every length.
 """
 import functools
-import importlib
 import subprocess
 import sys
 
@@ -13,9 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+import rnnx.kernels  # noqa: F401  (registers the TIR lowerings)
+from rnnx.lowerings import BACKENDS, lowerings
 from rnnx.ops import OPS
+from rnnx.ops.sliding_window_attention.samples import WINDOW
 
-from ..ops.cases import CHUNK, WINDOW, make_case
+from ..ops.cases import CHUNK, make_case
 from ..ops.test_forms import assert_matches
 
 tvm = pytest.importorskip("tvm")
@@ -26,9 +28,11 @@ LENGTHS = [1, CHUNK - 1, CHUNK + 1, 37, 200]
 # (op, decay given per token or per head); the softmax ops have no decay
 VARIANTS = [(op, d) for op in OP_NAMES for d in (["per_token", "per_head"] if op in LINEAR_OPS else ["none"])]
 IDS = [f"{op}-{d}" for op, d in VARIANTS]
-# the registered `sequence` kernels, and the linear ops' token-by-token alternative `sequence_recurrent`
-SEQUENCE_KINDS = [(op, d, kind) for op, d in VARIANTS
-                  for kind in (["sequence", "sequence_recurrent"] if op in LINEAR_OPS else ["sequence"])]
+# every registered generator by op and function name: `step`, `sequence` (the chunked prefill of the linear
+# ops) and the linear ops' token-by-token alternative `sequence_recurrent`
+GENERATORS = {(op, lw.fn.__name__): lw.fn for op in OP_NAMES for kind in BACKENDS["tir"]
+              for lw in lowerings("tir", op, kind)}
+SEQUENCE_KINDS = [(op, d, lw.fn.__name__) for op, d in VARIANTS for lw in lowerings("tir", op, "sequence")]
 SEQUENCE_IDS = [f"{op}-{d}-{kind}" for op, d, kind in SEQUENCE_KINDS]
 V = 2  # v is every op's third input
 assert all(op.inputs[V] == "v" for op in OPS.values())
@@ -52,11 +56,10 @@ def shapes(inputs, state, t_axis=None):
 
 @functools.cache
 def compiled(op_name, kind, shape_key, attr_key):
-    """Compile `OPS[op_name].tvm[kind]` (or another generator of `rnnx.kernels.<op_name>`) for the host;
-    cached, so one build of a symbolic-T kernel serves every T."""
+    """Compile the registered generator `kind` (its function name) of `op_name` for the host; cached, so one
+    build of a symbolic-T kernel serves every T."""
     shape_list = [tuple(tvm.tirx.Var("T", "int64") if d == "T" else d for d in s) for s in shape_key]
-    generator = OPS[op_name].tvm.get(kind) or getattr(importlib.import_module(f"rnnx.kernels.{op_name}"), kind)
-    func = generator(shape_list, dict(attr_key))
+    func = GENERATORS[op_name, kind](shape_list, dict(attr_key))
     assert isinstance(func, tvm.tirx.PrimFunc)
     return tvm.compile(tvm.IRModule({"main": func}), target={"kind": "llvm"})["main"]
 
@@ -108,8 +111,8 @@ def test_sequence_kernel_from_empty_state_matches_fp64_reference(op_name, decay)
 
 
 @pytest.mark.parametrize("regime", ["near_zero", "very_negative"])
-@pytest.mark.parametrize("kind", ["sequence", "sequence_recurrent"])
-@pytest.mark.parametrize("op_name", LINEAR_OPS)
+@pytest.mark.parametrize(("op_name", "kind"), [(op, lw.fn.__name__) for op in LINEAR_OPS
+                                               for lw in lowerings("tir", op, "sequence")])
 def test_sequence_kernel_with_extreme_decays_matches_fp64_reference(op_name, kind, regime):
     inputs, state, attrs = case(op_name, "per_token", 200, regime=regime)
     fn = kernel(op_name, kind, inputs, state, attrs)
@@ -167,7 +170,6 @@ def test_kernels_at_model_sizes_and_unequal_key_value_widths_match_fp64_referenc
     assert_matches(call(fn, inputs, state), reference(op_name, inputs, state, attrs))
 
 
-def test_importing_rnnx_ops_does_not_import_tvm():
-    code = "import sys, rnnx.ops; assert 'tvm' not in sys.modules, 'tvm imported'; " \
-           "assert all(set(op.tvm) == {'step', 'sequence'} for op in rnnx.ops.OPS.values())"
+def test_registering_the_kernels_does_not_import_tvm():
+    code = "import sys, rnnx.kernels; assert 'tvm' not in sys.modules, 'tvm imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -26,10 +26,9 @@ def test_plots_are_valid_pngs(artifact, tmp_path):
 
 def test_kv_cache_in_use_grows_to_its_window_and_a_linear_state_is_constant(tmp_path):
     swa = export_model("ref-tiny-swa", tmp_path / "swa")  # W = 64: keys and values (1, 4, 64, 32) per layer, pos
-    artifact_like = {"export": swa, "state": swa["state"]}
     slot = 2 * 2 * 4 * 32 * 4  # a slot of keys and values, 2 layers, 4 heads, 32 dims, fp32
-    fixed = swa["state_bytes"] - 64 * slot  # the position counters
-    assert [state_bytes_in_use(artifact_like, t) for t in (0, 1, 10, 64, 1000)] == \
-        [fixed, fixed + slot, fixed + 10 * slot, swa["state_bytes"], swa["state_bytes"]]
+    fixed = swa.state_bytes - 64 * slot  # the position counters
+    assert [state_bytes_in_use(swa, t) for t in (0, 1, 10, 64, 1000)] == \
+        [fixed, fixed + slot, fixed + 10 * slot, swa.state_bytes, swa.state_bytes]
     linear = export_model("ref-tiny", tmp_path / "linear")
-    assert state_bytes_in_use({"export": linear, "state": linear["state"]}, 5) == linear["state_bytes"]
+    assert state_bytes_in_use(linear, 5) == linear.state_bytes

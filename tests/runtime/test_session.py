@@ -9,7 +9,7 @@ import pytest
 import tvm
 import tvm_ffi
 
-from rnnx.compiler import compile_export
+from rnnx.packaging import compile_export
 from rnnx.errors import RnnxError
 from rnnx.export import export_model
 from rnnx.runtime import Session
@@ -56,7 +56,8 @@ def vm_allocations():
         tvm_ffi.register_global_func(name, original, override=True)
 
 
-def test_a_step_allocates_nothing(artifact, vm_allocations, tmp_path):
+def assert_steps_allocate_nothing(artifact, vm_allocations, tmp_path):
+    """20 steps of a session of `artifact` allocate nothing that `vm_allocations` counts; its prefill does."""
     # a copy: a library loaded anew, whose compiled code looks the VM builtins up, finding the counting ones
     # (a library already loaded in this process has them cached)
     session = Session(shutil.copytree(artifact, tmp_path / "artifact"))
@@ -67,6 +68,10 @@ def test_a_step_allocates_nothing(artifact, vm_allocations, tmp_path):
     assert vm_allocations == after_first
     session.prefill(np.arange(70))  # the prefill (T is dynamic) allocates: the counter does see allocations
     assert vm_allocations != after_first
+
+
+def test_a_step_allocates_nothing(artifact, vm_allocations, tmp_path):
+    assert_steps_allocate_nothing(artifact, vm_allocations, tmp_path)
 
 
 def test_resident_memory_stays_flat_over_a_long_stream(artifact):
@@ -83,7 +88,7 @@ def test_resident_memory_stays_flat_over_a_long_stream(artifact):
 def test_state_bytes_equals_the_manifest(artifact):
     session = Session(artifact)
     manifest = json.loads((artifact / "artifact.json").read_text())
-    assert session.state_bytes == manifest["state_bytes"] == sum(v.nbytes for v in session.state.values())
+    assert session.state_bytes == manifest["export"]["state_bytes"] == sum(v.nbytes for v in session.state.values())
 
 
 def test_reset_and_save_load_state(artifact, tmp_path):
@@ -144,3 +149,45 @@ def test_step_hands_out_logits_the_next_step_does_not_overwrite(artifact):
     kept = first.copy()
     session.step(2)
     np.testing.assert_array_equal(first, kept)
+
+
+@pytest.mark.parametrize("token, message", [
+    (-1, r"token -1 is out of range \[0, 256\)"), (256, r"token 256 is out of range \[0, 256\)"),
+    (300, "token 300 is out of range"), (10**6, "token 1000000 is out of range"),
+    (3.7, r"token must be integers in \[0, 256\), got 3.7"), ("a", "token must be integers .* got 'a'"),
+    (np.array([1, 2]), r"a step takes one token per sequence, \(1,\); got shape \[2\]"),
+])
+def test_step_refuses_what_is_not_a_token_before_any_kernel_runs(artifact, token, message):
+    session = Session(artifact)
+    before = session.state
+    with pytest.raises(RnnxError, match=message):
+        session.step(token)
+    assert all(np.array_equal(before[k], v) for k, v in session.state.items())  # nothing ran
+
+
+@pytest.mark.parametrize("tokens, message", [
+    ([3, -1, 4], "token -1 is out of range"), ([[1, 300]], "token 300 is out of range"),
+    ([1.0, 2.0], "tokens must be integers .* got 1.0"), ("hello", "tokens must be integers .* got 'hello'"),
+    ([], "tokens are empty"), (np.zeros((1, 0), np.int64), "tokens are empty"),
+    (np.zeros((2, 5), np.int64), r"tokens have shape \[2, 5\]; the artifact was compiled for batch 1"),
+])
+def test_prefill_refuses_what_is_not_a_prompt(artifact, tokens, message):
+    session = Session(artifact)
+    with pytest.raises(RnnxError, match=message):
+        session.prefill(tokens)
+
+
+@pytest.mark.parametrize("threads", [0, -1, 10_000, 1.5])
+def test_threads_must_be_between_one_and_the_cpus(artifact, threads):
+    with pytest.raises(RnnxError, match=r"threads .* is out of range \[1, \d+\]"):
+        Session(artifact, threads=threads)
+
+
+def test_state_of_the_wrong_shape_or_dtype_is_refused_naming_the_tensor(artifact, tmp_path):
+    session = Session(artifact)
+    values = list(session.state.values())
+    with pytest.raises(RnnxError, match=r"state tensor 0_running_max must be float32\[1, 4\], got float32\[4\]"):
+        session.set_state([values[0][0], *values[1:]])
+    np.savez(tmp_path / "bad.npz", **(session.state | {"1_numerator": np.zeros(3, np.int64)}))
+    with pytest.raises(RnnxError, match=r"1_numerator is int64\[3\], the artifact needs float32\[1, 4, 64\]"):
+        session.load_state(tmp_path / "bad.npz")

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from rnnx.export import read_manifest
 from rnnx.models import build_model
-from rnnx.static import compile_static
+from rnnx.packaging import packager_for, write_initial_state
+from rnnx.runtime.artifact import INITIAL_STATE
 from rnnx.targets import TARGETS
 
 # this machine's CPU through the static runtime: the fast local check of the C path against the VM
-HOST_STATIC = dataclasses.replace(TARGETS["host"], runtime="static")
+HOST_STATIC = dataclasses.replace(TARGETS["host"], packaging="runner")
 
 
 def static_target(name: str):
@@ -30,12 +32,16 @@ def pytorch_logits(config: str, tokens: np.ndarray) -> torch.Tensor:
 
 @pytest.fixture(scope="session")
 def static_builds(exports, tmp_path_factory):
-    """(directory, what compile_static returned) for a config and a target name ("host": HOST_STATIC)."""
+    """(directory, the artifact's "static" entry as a dict) of the static runner's build for a config and a
+    target name ("host": HOST_STATIC)."""
     made = {}
 
     def get(config, target):
         if (config, target) not in made:
-            out = tmp_path_factory.mktemp(f"{config}-{target}")
-            made[config, target] = out, compile_static(exports(config), static_target(target), out)
+            out, static = tmp_path_factory.mktemp(f"{config}-{target}"), static_target(target)
+            export = read_manifest(exports(config))
+            write_initial_state(exports(config), export, out / INITIAL_STATE)
+            built = packager_for(static).build(static, exports(config), export, out)
+            made[config, target] = out, dataclasses.asdict(built.static)
         return made[config, target]
     return get

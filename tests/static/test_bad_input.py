@@ -35,3 +35,11 @@ def test_graph_with_dynamic_shapes_is_refused(exports, tmp_path):
         prefill = pipeline(target)(import_onnx(onnx.load(exports("ref-tiny") / "prefill.onnx")))
     with pytest.raises(RnnxError, match="dynamic shape"):
         emit_static_bundle(prefill, HOST_STATIC, [], tmp_path)
+
+
+def test_step_refuses_a_token_outside_the_vocabulary_instead_of_reading_past_the_table(static_builds):
+    out, sizes = static_builds("ref-tiny", "host")
+    with pytest.raises(RnnxError, match="step 1 failed"):
+        run_runner(out / sizes["runner"], [1, 256])
+    with pytest.raises(RnnxError, match="step 0 failed"):
+        run_runner(out / sizes["runner"], [-1])

@@ -3,7 +3,7 @@ riscv64 builds under qemu-riscv64 (scalar rv64gc, and RVV with VLEN 128)."""
 import pytest
 import torch
 
-from rnnx.compiler import compile_export
+from rnnx.packaging import compile_export
 from rnnx.numerics import compare
 from rnnx.runtime import Session
 from rnnx.static import run_runner

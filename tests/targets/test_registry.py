@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from rnnx.compiler import compile_export
+from rnnx.packaging import compile_export
 from rnnx.errors import RnnxError
 from rnnx.runtime import Session
 from rnnx.targets import TARGETS
@@ -33,7 +33,7 @@ def test_registry_lists_the_boards_with_what_each_needs():
     assert "+v" in rows["riscv64-rvv"]["tvm"]["mattr"] and "+v" not in rows["riscv64"]["tvm"]["mattr"]
 
 
-@pytest.mark.parametrize("target", [t for t in BOARDS if TARGETS[t].runtime == "vm" and TARGETS[t].packaging == "library"])
+@pytest.mark.parametrize("target", [t for t in BOARDS if TARGETS[t].packaging == "library"])
 def test_vm_target_compiles_to_libraries_of_its_machine(artifacts, target):
     artifact = artifacts("ref-tiny", target)
     for library in json.loads((artifact / "artifact.json").read_text())["libraries"].values():
@@ -44,12 +44,12 @@ def test_vm_target_compiles_to_libraries_of_its_machine(artifacts, target):
 def test_android_without_ndk_is_a_tar_of_aarch64_objects_and_the_link_command(tiny_export, tmp_path, monkeypatch):
     monkeypatch.delenv("ANDROID_NDK_HOME", raising=False)
     manifest = compile_export(tiny_export, "android-arm64", tmp_path / "artifact")
-    assert manifest["libraries"] == {"prefill": "prefill.tar", "step": "step.tar"}
+    assert manifest.libraries == {"prefill": "prefill.tar", "step": "step.tar"}
     with tarfile.open(tmp_path / "artifact" / "step.tar") as tar:
         names = tar.getnames()
         assert names and all(_elf_machine(tar.extractfile(n).read(20)) == ELF_MACHINE["aarch64"] for n in names)
-    assert all(n in manifest["link"]["step"] for n in names)
-    assert "-shared" in manifest["link"]["step"] and "aarch64-linux-android" in manifest["link"]["step"]
+    assert all(n in manifest.link["step"] for n in names)
+    assert "-shared" in manifest.link["step"] and "aarch64-linux-android" in manifest.link["step"]
 
 
 def test_missing_cross_compiler_names_the_package_and_exits_2(tiny_export, tmp_path):

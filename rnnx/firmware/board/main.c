@@ -29,6 +29,7 @@ int main(void) {
         start = board_counter();
         const float *out = rnnx_model_step(token);
         uint32_t ticks = board_counter_since(start);
+        if (!out) return 5;
         if (host_write(logits, out, RNNX_VOCAB * sizeof(float)) || host_write(counts, &ticks, sizeof ticks))
             return 3;
     }

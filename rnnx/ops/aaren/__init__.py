@@ -1,23 +1,21 @@
 """Aaren: Attention as an RNN (Feng et al., 2024)."""
-from ...kernels import aaren as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_aaren
-from .onnx import sequence, step
 from .parallel import parallel_aaren
 from .recurrent import recurrent_aaren
 from .reference import reference_aaren
+from .samples import sample_denominator, sample_inputs
 
 OP = register(OpDef(
     name="aaren",
     inputs=("q", "k", "v"),
     state=(StateTensor("running_max", ("B", "H"), fill=float("-inf")),
-           StateTensor("denominator", ("B", "H")),
+           StateTensor("denominator", ("B", "H"), sampler=sample_denominator),
            StateTensor("numerator", ("B", "H", "Dv"))),
     attributes={"scale": float, "mode": str, "chunk_size": int},
     forms={"parallel": parallel_aaren, "chunk": chunk_aaren, "recurrent": recurrent_aaren},
     reference=reference_aaren,
-    onnx={"sequence": sequence, "step": step},
-    tvm={"step": tir.step, "sequence": tir.sequence},
+    sample_inputs=sample_inputs,
     summary="o_t = softmax_{i≤t}(scale · qᵀ k_i) v_i for a learned query per head (Attention as an RNN)",
 ))
 

@@ -1,12 +1,11 @@
 """Linear attention with decay: TransNormerLLM, Lightning Attention 1 & 2, RetNet."""
-from ...kernels import decay_linear_attention as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_decay_linear_attention
 from .decays import retnet_decay, transnormer_decay
-from .onnx import sequence, step
 from .parallel import parallel_decay_linear_attention
 from .recurrent import recurrent_decay_linear_attention
 from .reference import reference_decay_linear_attention
+from .samples import sample_inputs
 
 OP = register(OpDef(
     name="decay_linear_attention",
@@ -17,8 +16,7 @@ OP = register(OpDef(
            "recurrent": recurrent_decay_linear_attention},
     linear_attention_rule="gated",
     reference=reference_decay_linear_attention,
-    onnx={"sequence": sequence, "step": step},
-    tvm={"step": tir.step, "sequence": tir.sequence},
+    sample_inputs=sample_inputs,
     summary="S_t = exp(g_t) S_{t-1} + k_t v_tᵀ; o_t = scale · q_tᵀ S_t (TransNormerLLM, Lightning, RetNet)",
 ))
 

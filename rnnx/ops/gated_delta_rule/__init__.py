@@ -1,11 +1,10 @@
 """Gated delta rule: Titans' linear memory, Gated DeltaNet, DeltaNet (g = 0)."""
-from ...kernels import gated_delta_rule as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_gated_delta_rule
-from .onnx import sequence, step
 from .parallel import parallel_gated_delta_rule
 from .recurrent import recurrent_gated_delta_rule
 from .reference import reference_gated_delta_rule
+from .samples import sample_inputs
 
 OP = register(OpDef(
     name="gated_delta_rule",
@@ -16,8 +15,7 @@ OP = register(OpDef(
            "recurrent": recurrent_gated_delta_rule},
     linear_attention_rule="gated_delta",
     reference=reference_gated_delta_rule,
-    onnx={"sequence": sequence, "step": step},
-    tvm={"step": tir.step, "sequence": tir.sequence},
+    sample_inputs=sample_inputs,
     summary="S_t = e^{g_t} S_{t-1} + β_t k_t (v_t - e^{g_t} S_{t-1}ᵀ k_t)ᵀ (Titans memory, Gated DeltaNet)",
 ))
 

@@ -28,7 +28,7 @@ def chunk_gated_delta_rule(q, k, v, g, beta, state, *, scale: float, chunk_size:
     beta = to_blocks(beta, chunk_size)[..., None]                          # (B, H, N, C, 1)
     into = g.cumsum(-1)
     decay = segsum(g).exp()                                                # Γ, zero above the diagonal
-    eye = torch.eye(q.shape[-2], dtype=q.dtype)
+    eye = torch.eye(q.shape[-2], dtype=q.dtype, device=q.device)
     A = eye + (beta * (k @ k.transpose(-1, -2)) * decay).tril(-1)
     u = torch.linalg.solve_triangular(A, beta * v, upper=False, unitriangular=True)
     w = torch.linalg.solve_triangular(A, beta * into.exp()[..., None] * k, upper=False, unitriangular=True)

@@ -1,26 +1,24 @@
 """Sliding-window softmax attention: local attention, the softmax baseline with a constant-size cache."""
 import torch
 
-from ...kernels import sliding_window_attention as tir
 from ..registry import OpDef, StateTensor, register
 from .chunk import chunk_sliding_window_attention
-from .onnx import sequence, step
 from .parallel import parallel_sliding_window_attention
 from .recurrent import recurrent_sliding_window_attention
 from .reference import reference_sliding_window_attention
+from .samples import sample_inputs, sample_pos
 
 OP = register(OpDef(
     name="sliding_window_attention",
     inputs=("q", "k", "v"),
     state=(StateTensor("keys", ("B", "H", "window", "Dk")),
            StateTensor("values", ("B", "H", "window", "Dv")),
-           StateTensor("pos", ("B",), dtype=torch.int64)),
+           StateTensor("pos", ("B",), dtype=torch.int64, sampler=sample_pos)),
     attributes={"window": int, "scale": float, "mode": str, "chunk_size": int},
     forms={"parallel": parallel_sliding_window_attention, "chunk": chunk_sliding_window_attention,
            "recurrent": recurrent_sliding_window_attention},
     reference=reference_sliding_window_attention,
-    onnx={"sequence": sequence, "step": step},
-    tvm={"step": tir.step, "sequence": tir.sequence},
+    sample_inputs=sample_inputs,
     summary="o_t = softmax_{t-W<s≤t}(scale · q_tᵀ k_s) v_s with a ring buffer of the last W keys and values",
 ))
 

@@ -21,9 +21,9 @@ def chunk_sliding_window_attention(q, k, v, keys, values, pos, *, window: int, s
     pad = (0, 0, 0, N * C - T)
     win_k, win_v = (torch.nn.functional.pad(x, pad).unfold(2, W + C, C).transpose(-1, -2) for x in (seq_k, seq_v))
     s = scale * to_blocks(q, C) @ win_k.transpose(-1, -2)                  # (B, H, N, C, W + C)
-    i, j = torch.arange(C)[:, None], torch.arange(W + C)
+    i, j = torch.arange(C, device=q.device)[:, None], torch.arange(W + C, device=q.device)
     band = (j > i) & (j <= i + W)                                          # query i sits at key W + i
-    seen = (pos[:, None, None] - W + torch.arange(N)[:, None] * C + j) >= 0  # (B, N, W + C)
+    seen = (pos[:, None, None] - W + torch.arange(N, device=q.device)[:, None] * C + j) >= 0  # (B, N, W + C)
     s = s.masked_fill(~(band & seen[:, None, :, None, :]), float("-inf"))
     o = from_blocks(s.softmax(-1) @ win_v, T).to(q.dtype)
     pos = pos + T

@@ -6,7 +6,7 @@ import torch
 
 def time_order(pos: torch.Tensor, window: int) -> torch.Tensor:
     """`(B,)` -> `(B, W)` slots holding absolute positions `pos - W, ..., pos - 1` (those < 0 are unused)."""
-    return (pos[:, None] + torch.arange(window)) % window
+    return (pos[:, None] + torch.arange(window, device=pos.device)) % window
 
 
 def unroll(ring: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

@@ -1,10 +1,13 @@
 """ONNX function bodies (standard opset 20): `step` is the recurrent form for one token, `sequence` the
-chunked form (chunk.py) for any T. Shapes: q, k `(B, T, H, Dk)`; v `(B, T, H, Dv)`; decay `(H,)` per head
-or `(B, T, H)` per token; state `(B, H, Dk, Dv)`; o `(B, T, H, Dv)`."""
+chunked form (`ops/decay_linear_attention/chunk.py`) for any T. Shapes: q, k `(B, T, H, Dk)`;
+v `(B, T, H, Dv)`; decay `(H,)` per head or `(B, T, H)` per token; state `(B, H, Dk, Dv)`; o `(B, T, H, Dv)`."""
 from onnxscript import FLOAT, graph, script
 from onnxscript import opset20 as op
 
+from ...lowerings import lowering
 
+
+@lowering("onnx", "decay_linear_attention", "step")
 @script()
 def step(q: FLOAT, k: FLOAT, v: FLOAT, decay: FLOAT, state: FLOAT, scale: float, mode: str, chunk_size: int):
     """T = 1: `S = exp(g) S + k vᵀ`, `o = scale · qᵀ S`."""
@@ -15,6 +18,7 @@ def step(q: FLOAT, k: FLOAT, v: FLOAT, decay: FLOAT, state: FLOAT, scale: float,
     return op.Transpose(o, perm=[0, 2, 1, 3]) * scale, new_state
 
 
+@lowering("onnx", "decay_linear_attention", "sequence")
 @script()
 def sequence(q: FLOAT, k: FLOAT, v: FLOAT, decay: FLOAT, state: FLOAT, scale: float, mode: str, chunk_size: int):
     """Blocks of C = chunk_size tokens: quadratic attention inside a block, a Scan carries the state

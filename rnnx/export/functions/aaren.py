@@ -1,14 +1,18 @@
-"""ONNX function bodies (opset 20) of aaren: `sequence` mirrors chunk.py, `step` folds one token in.
+"""ONNX function bodies (opset 20) of aaren: `sequence` mirrors `ops/aaren/chunk.py`, `step` folds one
+token in.
 
-Both keep every exponent <= 0 by rescaling to the running max, as scan.py's `combine` does, so scores
-of any magnitude stay finite; an empty summary (running max -inf) gets the factor 1 instead of the NaN
-of `exp(-inf - -inf)`, its u and w being 0.
+Both keep every exponent <= 0 by rescaling to the running max, as `ops/aaren/scan.py`'s `combine` does,
+so scores of any magnitude stay finite; an empty summary (running max -inf) gets the factor 1 instead
+of the NaN of `exp(-inf - -inf)`, its u and w being 0.
 """
 from onnxscript import FLOAT, graph, opset20 as op, script
+
+from ...lowerings import lowering
 
 NEG_INF = float("-inf")
 
 
+@lowering("onnx", "aaren", "sequence")
 @script()
 def sequence(q: FLOAT, k: FLOAT, v: FLOAT, running_max: FLOAT, denominator: FLOAT, numerator: FLOAT,
              scale: float, mode: str, chunk_size: int):
@@ -62,6 +66,7 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, running_max: FLOAT, denominator: FLOA
     return op.Transpose(op.Slice(o, zero, T, two), perm=[0, 2, 1, 3]), m_end, u_end, w_end
 
 
+@lowering("onnx", "aaren", "step")
 @script()
 def step(q: FLOAT, k: FLOAT, v: FLOAT, running_max: FLOAT, denominator: FLOAT, numerator: FLOAT,
          scale: float, mode: str, chunk_size: int):

@@ -1,10 +1,14 @@
 """ONNX function bodies (standard opset 20): `step` is the recurrent form for one token, `sequence` the
-chunked WY / UT form (chunk.py) for any T. Shapes: q, k `(B, T, H, Dk)`; v `(B, T, H, Dv)`; g `(H,)` per
-head or `(B, T, H)` per token; beta `(B, T, H)`; state `(B, H, Dk, Dv)`; o `(B, T, H, Dv)`."""
+chunked WY / UT form (`ops/gated_delta_rule/chunk.py`) for any T. Shapes: q, k `(B, T, H, Dk)`;
+v `(B, T, H, Dv)`; g `(H,)` per head or `(B, T, H)` per token; beta `(B, T, H)`; state `(B, H, Dk, Dv)`;
+o `(B, T, H, Dv)`."""
 from onnxscript import FLOAT, graph, script
 from onnxscript import opset20 as op
 
+from ...lowerings import lowering
 
+
+@lowering("onnx", "gated_delta_rule", "step")
 @script()
 def step(q: FLOAT, k: FLOAT, v: FLOAT, g: FLOAT, beta: FLOAT, state: FLOAT,
          scale: float, mode: str, chunk_size: int):
@@ -19,6 +23,7 @@ def step(q: FLOAT, k: FLOAT, v: FLOAT, g: FLOAT, beta: FLOAT, state: FLOAT,
     return op.Transpose(o, perm=[0, 2, 1, 3]) * scale, new_state
 
 
+@lowering("onnx", "gated_delta_rule", "sequence")
 @script()
 def sequence(q: FLOAT, k: FLOAT, v: FLOAT, g: FLOAT, beta: FLOAT, state: FLOAT,
              scale: float, mode: str, chunk_size: int):

@@ -1,10 +1,14 @@
-"""ONNX function bodies (opset 20) of sliding-window attention: `sequence` mirrors chunk.py, `step` mirrors
-one iteration of recurrent.py. The state is ring.py's ring buffer: token p in slot p % W, pos tokens seen."""
+"""ONNX function bodies (opset 20) of sliding-window attention: `sequence` mirrors
+`ops/sliding_window_attention/chunk.py`, `step` one iteration of its `recurrent.py`. The state is its
+`ring.py`'s ring buffer: token p in slot p % W, pos tokens seen."""
 from onnxscript import FLOAT, INT64, opset20 as op, script
+
+from ...lowerings import lowering
 
 NEG_INF = float("-inf")
 
 
+@lowering("onnx", "sliding_window_attention", "sequence")
 @script()
 def sequence(q: FLOAT, k: FLOAT, v: FLOAT, keys: FLOAT, values: FLOAT, pos: INT64,
              window: int, scale: float, mode: str, chunk_size: int):
@@ -57,6 +61,7 @@ def sequence(q: FLOAT, k: FLOAT, v: FLOAT, keys: FLOAT, values: FLOAT, pos: INT6
     return o, keys, values, pos
 
 
+@lowering("onnx", "sliding_window_attention", "step")
 @script()
 def step(q: FLOAT, k: FLOAT, v: FLOAT, keys: FLOAT, values: FLOAT, pos: INT64,
          window: int, scale: float, mode: str, chunk_size: int):
