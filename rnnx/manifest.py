@@ -77,6 +77,7 @@ class _Manifest:
 
 @dataclass(frozen=True)
 class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", what="export"):
+    """An export directory: the prefill and step graphs, the whole state, the ops and how they are spelled."""
     rnnx_version: str
     model: Source
     flavor: str
@@ -140,6 +141,8 @@ class StaticInfo:
 
 @dataclass(frozen=True)
 class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/2", what="artifact"):
+    """A compiled artifact: the target it was compiled for and how it is packaged (`rnnx.packaging`), what
+    the packager built, and the export it came from."""
     rnnx_version: str
     tvm_version: str
     target: TargetInfo

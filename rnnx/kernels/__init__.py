@@ -18,6 +18,7 @@ called), so registering costs nothing.
 from __future__ import annotations
 
 import functools
+from typing import Any, NamedTuple
 
 from ..lowerings import lowering
 
@@ -37,8 +38,11 @@ def tile(n: int, widths=(16, 8, 4, 2)) -> int:
     return next((w for w in widths if n % w == 0), 1)
 
 
+Macros = NamedTuple("Macros", [(name, Any) for name in ("gemm", "lane_reduce", "decay_mask", "attend", "carry")])
+
+
 @functools.cache
-def macros():
+def macros() -> Macros:
     """TVMScript macros shared by the kernels (imports tvm). Macro parameter names must not collide with
     the names of the calling PrimFunc's variables, hence the trailing underscores.
 
@@ -86,7 +90,56 @@ def macros():
         if lanes_ >= 2:
             part_[0] = combine_(part_[0], part_[1])
 
-    return gemm, lane_reduce
+    @T.macro
+    def decay_mask(gb_, eb_, dm_, run_, c_: int):
+        """From a block's log decays gb_ (C,): eb_[t] = exp(gb_[0] + ... + gb_[t]) and the mask
+        dm_[t, s] = exp(gb_[s+1] + ... + gb_[t]), 0 above the diagonal, each segment summed directly
+        (as ops/blocks.segsum) and exponentiated by the vectorised fast_exp."""
+        run_[0] = T.float32(0)
+        for t_ in range(c_):
+            run_[0] = run_[0] + gb_[t_]
+            eb_[t_] = run_[0]
+        for c0_ in range(c_):  # column c0_ of log Γ
+            run_[0] = T.float32(0)
+            for t_ in range(c_):
+                if t_ < c0_:
+                    dm_[t_, c0_] = T.float32("-inf")
+                else:
+                    if t_ > c0_:
+                        run_[0] = run_[0] + gb_[t_]
+                    dm_[t_, c0_] = run_[0]
+        for t_ in T.vectorized(c_):
+            eb_[t_] = fast_exp(eb_[t_])
+        for t_ in range(c_):
+            for c0_ in T.vectorized(c_):
+                dm_[t_, c0_] = fast_exp(dm_[t_, c0_])
+
+    @T.macro
+    def attend(out_, qs_, qe_, kt_, vals_, s_, eb_, dm_, p_, c_: int, dk_: int, dv_: int):
+        """A block of a linear-attention op: its output, unscaled, `out_ = ((Q Kᵀ) ⊙ Γ) vals_ + (Q ⊙ e^b) S`
+        (vals_: V, or the delta rule's pseudo-values U; qe_ and p_ are scratch)."""
+        for t_ in range(c_):
+            for i_ in T.vectorized(dk_):
+                qe_[t_, i_] = qs_[t_, i_] * eb_[t_]
+        gemm(p_, qs_, kt_, c_, dk_, c_, False)
+        for t_ in range(c_):
+            for c0_ in T.vectorized(c_):
+                p_[t_, c0_] = p_[t_, c0_] * dm_[t_, c0_]
+        gemm(out_, p_, vals_, c_, c_, dv_, False)
+        gemm(out_, qe_, s_, c_, dk_, dv_, True)
+
+    @T.macro
+    def carry(s_, kt_, kw_, vals_, eb_, dm_, n_t_, c_: int, dk_: int, dv_: int):
+        """The state after a block of n_t_ tokens: `S ← e^{b_last} S + (K ⊙ e^{suffix})ᵀ vals_` (kw_: scratch)."""
+        for i_ in range(dk_):
+            for c0_ in T.vectorized(c_):
+                kw_[i_, c0_] = kt_[i_, c0_] * dm_[n_t_ - 1, c0_]
+        for i_ in range(dk_):
+            for j_ in T.vectorized(dv_):
+                s_[i_, j_] = s_[i_, j_] * eb_[n_t_ - 1]
+        gemm(s_, kw_, vals_, dk_, c_, dv_, True)
+
+    return Macros(gemm, lane_reduce, decay_mask, attend, carry)
 
 
 def add(a, b):

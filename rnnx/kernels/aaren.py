@@ -20,7 +20,7 @@ F32 = "float32"
 def _recurrent(shapes, attrs, name):
     from tvm.script import tirx as T
 
-    _, lane_reduce = macros()
+    lane_reduce = macros().lane_reduce
     (H, Dk), (B, L, _, _), Dv = shapes[0], shapes[1], shapes[2][3]
     scale = float(attrs["scale"])
     lanes = tile(Dk)                       # the dot product q·k in `lanes` partial sums

@@ -17,57 +17,72 @@ its rank), `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, linear_dims, macros, register, tile
+from . import linear_dims, macros, register, tile
 
 F32 = "float32"
 
 
-def _recurrent(shapes, attrs, name):
+def _kernel(body):
+    """The generator `(shapes, attrs, name) -> PrimFunc` of the kernel whose loops are the macro
+    `body(shapes, attrs)` returns: the one signature `(q, k, v, decay, state, o)` of the step and both
+    prefills, the decay viewed as `(B, T, H)` (zero strides broadcast a per-head one)."""
+    def build(shapes, attrs, name):
+        from tvm.script import tirx as T
+
+        body_ = body(shapes, attrs)
+        B, L, H, Dk, Dv, dshape, dstrides = linear_dims(shapes, "decay")
+
+        @T.prim_func
+        def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
+                   v: T.Buffer((B, L, H, Dv), F32), decay: T.Buffer(dshape, F32),
+                   state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            g = T.decl_buffer((B, L, H), F32, data=decay.data, strides=dstrides)
+            body_(q, k, v, g, state, o)
+
+        return kernel
+
+    return build
+
+
+def _recurrent_body(shapes, attrs):
     from tvm.script import tirx as T
 
-    B, L, H, Dk, Dv, dshape, dstrides = linear_dims(shapes, "decay")
+    B, L, H, Dk, Dv, _, _ = linear_dims(shapes, "decay")
     scale = float(attrs["scale"])
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))  # a row tile of the state held in registers
 
-    @T.prim_func
-    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
-               v: T.Buffer((B, L, H, Dv), F32), decay: T.Buffer(dshape, F32),
-               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        g = T.decl_buffer((B, L, H), F32, data=decay.data, strides=dstrides)
+    @T.macro
+    def body(q_, k_, v_, g_, state_, o_):
         acc = T.alloc_buffer((vb,), F32)  # small, "global" scope: a stack array LLVM keeps in registers
         a = T.alloc_buffer((1,), F32)      # exp(g): a scalar read inside vectorised loops
         for b, h in T.grid(B, H):
             for t in range(L):
-                a[0] = T.exp(g[b, t, h])
+                a[0] = T.exp(g_[b, t, h])
                 for j0 in range(Dv // vb):
                     for j in T.vectorized(vb):
                         acc[j] = T.float32(0)
                     for i in range(Dk):
                         for j in T.vectorized(vb):
                             # no scalar let inside T.vectorized (miscompiles in 0.27): store, re-read
-                            state[b, h, i, j0 * vb + j] = (a[0] * state[b, h, i, j0 * vb + j]
-                                                           + k[b, t, h, i] * v[b, t, h, j0 * vb + j])
-                            acc[j] = acc[j] + q[b, t, h, i] * state[b, h, i, j0 * vb + j]
+                            state_[b, h, i, j0 * vb + j] = (a[0] * state_[b, h, i, j0 * vb + j]
+                                                            + k_[b, t, h, i] * v_[b, t, h, j0 * vb + j])
+                            acc[j] = acc[j] + q_[b, t, h, i] * state_[b, h, i, j0 * vb + j]
                     for j in T.vectorized(vb):
-                        o[b, t, h, j0 * vb + j] = acc[j] * T.float32(scale)
+                        o_[b, t, h, j0 * vb + j] = acc[j] * T.float32(scale)
 
-    return kernel
+    return body
 
 
-def _chunked(shapes, attrs, name):
+def _chunked_body(shapes, attrs):
     from tvm.script import tirx as T
 
-    gemm, _ = macros()
-    B, L, H, Dk, Dv, dshape, dstrides = linear_dims(shapes, "decay")
+    _, _, decay_mask, attend, carry = macros()
+    B, L, H, Dk, Dv, _, _ = linear_dims(shapes, "decay")
     scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
 
-    @T.prim_func
-    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
-               v: T.Buffer((B, L, H, Dv), F32), decay: T.Buffer(dshape, F32),
-               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        g = T.decl_buffer((B, L, H), F32, data=decay.data, strides=dstrides)
+    @T.macro
+    def body(q_, k_, v_, g_, state_, o_):
         length = T.Cast("int32", L)  # token indices in int32, like the loops over a block
         for bh in T.parallel(B * H):  # heads are independent: one per task, each with its own scratch
             b, h = bh // H, bh % H
@@ -83,17 +98,17 @@ def _chunked(shapes, attrs, name):
             p = T.alloc_buffer((C, C), F32)         # (Q Kᵀ) ⊙ Γ
             ob = T.alloc_buffer((C, Dv), F32)       # the block's output
             run = T.alloc_buffer((1,), F32)
-            s = T.decl_buffer((Dk, Dv), F32, data=state.data, elem_offset=(b * H + h) * (Dk * Dv))
+            s = T.decl_buffer((Dk, Dv), F32, data=state_.data, elem_offset=(b * H + h) * (Dk * Dv))
             for n in range((length + (C - 1)) // C):
                 n_t = T.min(C, length - n * C)  # tokens in this block
                 for t in range(C):
                     if t < n_t:
-                        gb[t] = g[b, n * C + t, h]
+                        gb[t] = g_[b, n * C + t, h]
                         for i in range(Dk):
-                            qs[t, i] = q[b, n * C + t, h, i]
-                            kt[i, t] = k[b, n * C + t, h, i]
+                            qs[t, i] = q_[b, n * C + t, h, i]
+                            kt[i, t] = k_[b, n * C + t, h, i]
                         for j in range(Dv):
-                            vs[t, j] = v[b, n * C + t, h, j]
+                            vs[t, j] = v_[b, n * C + t, h, j]
                     else:
                         gb[t] = T.float32(0)
                         for i in range(Dk):
@@ -101,49 +116,18 @@ def _chunked(shapes, attrs, name):
                             kt[i, t] = T.float32(0)
                         for j in range(Dv):
                             vs[t, j] = T.float32(0)
-                run[0] = T.float32(0)
-                for t in range(C):
-                    run[0] = run[0] + gb[t]
-                    eb[t] = run[0]
-                for c in range(C):  # column c of log Γ: each segment sum accumulated directly
-                    run[0] = T.float32(0)
-                    for t in range(C):
-                        if t < c:
-                            dm[t, c] = T.float32("-inf")
-                        else:
-                            if t > c:
-                                run[0] = run[0] + gb[t]
-                            dm[t, c] = run[0]
-                for t in T.vectorized(C):
-                    eb[t] = fast_exp(eb[t])
-                for t in range(C):
-                    for c in T.vectorized(C):
-                        dm[t, c] = fast_exp(dm[t, c])
-                for t in range(C):
-                    for i in T.vectorized(Dk):
-                        qe[t, i] = qs[t, i] * eb[t]
-                gemm(p, qs, kt, C, Dk, C, False)
-                for t in range(C):
-                    for c in T.vectorized(C):
-                        p[t, c] = p[t, c] * dm[t, c]
-                gemm(ob, p, vs, C, C, Dv, False)
-                gemm(ob, qe, s, C, Dk, Dv, True)
+                decay_mask(gb, eb, dm, run, C)
+                attend(ob, qs, qe, kt, vs, s, eb, dm, p, C, Dk, Dv)
                 for t in range(n_t):
                     for j in T.vectorized(Dv):
-                        o[b, n * C + t, h, j] = ob[t, j] * T.float32(scale)
-                for i in range(Dk):
-                    for c in T.vectorized(C):
-                        kw[i, c] = kt[i, c] * dm[n_t - 1, c]
-                for i in range(Dk):
-                    for j in T.vectorized(Dv):
-                        s[i, j] = s[i, j] * eb[n_t - 1]
-                gemm(s, kw, vs, Dk, C, Dv, True)
+                        o_[b, n * C + t, h, j] = ob[t, j] * T.float32(scale)
+                carry(s, kt, kw, vs, eb, dm, n_t, C, Dk, Dv)
 
-    return kernel
+    return body
 
 
-register("decay_linear_attention", "step", _recurrent)
-register("decay_linear_attention", "sequence", _chunked)
+register("decay_linear_attention", "step", _kernel(_recurrent_body))
+register("decay_linear_attention", "sequence", _kernel(_chunked_body))
 # the second prefill, preferred below the chunked one: it runs the heads one after another where the
 # chunked kernel runs them in parallel, so which is faster depends on the target and its threads
-register("decay_linear_attention", "sequence", _recurrent, variant="recurrent", preference=-1)
+register("decay_linear_attention", "sequence", _kernel(_recurrent_body), variant="recurrent", preference=-1)

@@ -19,65 +19,80 @@ rank), `beta` `(B, T, H)`, `state` `(B, H, Dk, Dv)` is updated in place.
 """
 from __future__ import annotations
 
-from . import fast_exp, linear_dims, macros, register, tile
+from . import linear_dims, macros, register, tile
 
 F32 = "float32"
 
 
-def _recurrent(shapes, attrs, name):
+def _kernel(body):
+    """The generator `(shapes, attrs, name) -> PrimFunc` of the kernel whose loops are the macro
+    `body(shapes, attrs)` returns: the one signature `(q, k, v, g, beta, state, o)` of the step and both
+    prefills, the decay viewed as `(B, T, H)` (zero strides broadcast a per-head one)."""
+    def build(shapes, attrs, name):
+        from tvm.script import tirx as T
+
+        body_ = body(shapes, attrs)
+        B, L, H, Dk, Dv, gshape, gstrides = linear_dims(shapes, "g")
+
+        @T.prim_func
+        def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
+                   v: T.Buffer((B, L, H, Dv), F32), g: T.Buffer(gshape, F32), beta: T.Buffer((B, L, H), F32),
+                   state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            gv = T.decl_buffer((B, L, H), F32, data=g.data, strides=gstrides)
+            body_(q, k, v, gv, beta, state, o)
+
+        return kernel
+
+    return build
+
+
+def _recurrent_body(shapes, attrs):
     from tvm.script import tirx as T
 
-    B, L, H, Dk, Dv, gshape, gstrides = linear_dims(shapes, "g")
+    B, L, H, Dk, Dv, _, _ = linear_dims(shapes, "g")
     scale = float(attrs["scale"])
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))  # columns of the state held in registers
 
-    @T.prim_func
-    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
-               v: T.Buffer((B, L, H, Dv), F32), g: T.Buffer(gshape, F32), beta: T.Buffer((B, L, H), F32),
-               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        gv = T.decl_buffer((B, L, H), F32, data=g.data, strides=gstrides)
+    @T.macro
+    def body(q_, k_, v_, gv_, beta_, state_, o_):
         sk = T.alloc_buffer((vb,), F32)   # Sᵀ k, then the update u = β (v - e^g Sᵀ k)
         acc = T.alloc_buffer((vb,), F32)  # q_tᵀ S_t
         a = T.alloc_buffer((2,), F32)     # e^g, β: scalars read inside vectorised loops
         for b, h in T.grid(B, H):
             for t in range(L):
-                a[0] = T.exp(gv[b, t, h])
-                a[1] = beta[b, t, h]
+                a[0] = T.exp(gv_[b, t, h])
+                a[1] = beta_[b, t, h]
                 for j0 in range(Dv // vb):
                     for j in T.vectorized(vb):
                         sk[j] = T.float32(0)
                     for i in range(Dk):
                         for j in T.vectorized(vb):
-                            sk[j] = sk[j] + k[b, t, h, i] * state[b, h, i, j0 * vb + j]
+                            sk[j] = sk[j] + k_[b, t, h, i] * state_[b, h, i, j0 * vb + j]
                     for j in T.vectorized(vb):
-                        sk[j] = a[1] * (v[b, t, h, j0 * vb + j] - a[0] * sk[j])
+                        sk[j] = a[1] * (v_[b, t, h, j0 * vb + j] - a[0] * sk[j])
                         acc[j] = T.float32(0)
                     for i in range(Dk):
                         for j in T.vectorized(vb):
-                            state[b, h, i, j0 * vb + j] = (a[0] * state[b, h, i, j0 * vb + j]
-                                                           + k[b, t, h, i] * sk[j])
-                            acc[j] = acc[j] + q[b, t, h, i] * state[b, h, i, j0 * vb + j]
+                            state_[b, h, i, j0 * vb + j] = (a[0] * state_[b, h, i, j0 * vb + j]
+                                                            + k_[b, t, h, i] * sk[j])
+                            acc[j] = acc[j] + q_[b, t, h, i] * state_[b, h, i, j0 * vb + j]
                     for j in T.vectorized(vb):
-                        o[b, t, h, j0 * vb + j] = acc[j] * T.float32(scale)
+                        o_[b, t, h, j0 * vb + j] = acc[j] * T.float32(scale)
 
-    return kernel
+    return body
 
 
-def _chunked(shapes, attrs, name):
+def _chunked_body(shapes, attrs):
     from tvm.script import tirx as T
 
-    gemm, _ = macros()
-    B, L, H, Dk, Dv, gshape, gstrides = linear_dims(shapes, "g")
+    gemm, _, decay_mask, attend, carry = macros()
+    B, L, H, Dk, Dv, _, _ = linear_dims(shapes, "g")
     scale, C = float(attrs["scale"]), int(attrs.get("chunk_size", 64))
     vb = tile(Dv, (64, 32, 16, 8, 4, 2))
 
-    @T.prim_func
-    def kernel(q: T.Buffer((B, L, H, Dk), F32), k: T.Buffer((B, L, H, Dk), F32),
-               v: T.Buffer((B, L, H, Dv), F32), g: T.Buffer(gshape, F32), beta: T.Buffer((B, L, H), F32),
-               state: T.Buffer((B, H, Dk, Dv), F32), o: T.Buffer((B, L, H, Dv), F32)):
-        T.func_attr({"global_symbol": name, "tir.noalias": True})
-        gv = T.decl_buffer((B, L, H), F32, data=g.data, strides=gstrides)
+    @T.macro
+    def body(q_, k_, v_, gv_, beta_, state_, o_):
         # one block, zero-padded to C tokens
         qs = T.alloc_buffer((C, Dk), F32)       # Q
         qe = T.alloc_buffer((C, Dk), F32)       # Q ⊙ e^{b_t}
@@ -97,19 +112,19 @@ def _chunked(shapes, attrs, name):
         acc = T.alloc_buffer((vb,), F32)
         length = T.Cast("int32", L)
         for b, h in T.grid(B, H):
-            s = T.decl_buffer((Dk, Dv), F32, data=state.data, elem_offset=(b * H + h) * (Dk * Dv))
+            s = T.decl_buffer((Dk, Dv), F32, data=state_.data, elem_offset=(b * H + h) * (Dk * Dv))
             for n in range((length + (C - 1)) // C):
                 n_t = T.min(C, length - n * C)  # tokens in this block
                 for t in range(C):
                     if t < n_t:
-                        gb[t] = gv[b, n * C + t, h]
-                        bb[t] = beta[b, n * C + t, h]
+                        gb[t] = gv_[b, n * C + t, h]
+                        bb[t] = beta_[b, n * C + t, h]
                         for i in range(Dk):
-                            qs[t, i] = q[b, n * C + t, h, i]
-                            ks[t, i] = k[b, n * C + t, h, i]
-                            kt[i, t] = k[b, n * C + t, h, i]
+                            qs[t, i] = q_[b, n * C + t, h, i]
+                            ks[t, i] = k_[b, n * C + t, h, i]
+                            kt[i, t] = k_[b, n * C + t, h, i]
                         for j in range(Dv):
-                            vs[t, j] = v[b, n * C + t, h, j]
+                            vs[t, j] = v_[b, n * C + t, h, j]
                     else:
                         gb[t] = T.float32(0)
                         bb[t] = T.float32(0)
@@ -119,24 +134,7 @@ def _chunked(shapes, attrs, name):
                             kt[i, t] = T.float32(0)
                         for j in range(Dv):
                             vs[t, j] = T.float32(0)
-                run[0] = T.float32(0)
-                for t in range(C):
-                    run[0] = run[0] + gb[t]
-                    eb[t] = run[0]
-                for c in range(C):  # column c of log Γ: each segment sum accumulated directly
-                    run[0] = T.float32(0)
-                    for t in range(C):
-                        if t < c:
-                            dm[t, c] = T.float32("-inf")
-                        else:
-                            if t > c:
-                                run[0] = run[0] + gb[t]
-                            dm[t, c] = run[0]
-                for t in T.vectorized(C):
-                    eb[t] = fast_exp(eb[t])
-                for t in range(C):
-                    for c in T.vectorized(C):
-                        dm[t, c] = fast_exp(dm[t, c])
+                decay_mask(gb, eb, dm, run, C)
                 # right-hand side β (V - e^b ⊙ K S), then forward substitution for U
                 gemm(u, ks, s, C, Dk, Dv, False)
                 for t in range(C):
@@ -156,32 +154,17 @@ def _chunked(shapes, attrs, name):
                         for j in T.vectorized(vb):
                             u[t, j0 * vb + j] = acc[j]
                 # output: intra-block attention on U plus the state before the block
-                for t in range(C):
-                    for i in T.vectorized(Dk):
-                        qe[t, i] = qs[t, i] * eb[t]
-                gemm(p, qs, kt, C, Dk, C, False)
-                for t in range(C):
-                    for c in T.vectorized(C):
-                        p[t, c] = p[t, c] * dm[t, c]
-                gemm(ob, p, u, C, C, Dv, False)
-                gemm(ob, qe, s, C, Dk, Dv, True)
+                attend(ob, qs, qe, kt, u, s, eb, dm, p, C, Dk, Dv)
                 for t in range(n_t):
                     for j in T.vectorized(Dv):
-                        o[b, n * C + t, h, j] = ob[t, j] * T.float32(scale)
-                # state after the block
-                for i in range(Dk):
-                    for c in T.vectorized(C):
-                        kw[i, c] = kt[i, c] * dm[n_t - 1, c]
-                for i in range(Dk):
-                    for j in T.vectorized(Dv):
-                        s[i, j] = s[i, j] * eb[n_t - 1]
-                gemm(s, kw, u, Dk, C, Dv, True)
+                        o_[b, n * C + t, h, j] = ob[t, j] * T.float32(scale)
+                carry(s, kt, kw, u, eb, dm, n_t, C, Dk, Dv)
 
-    return kernel
+    return body
 
 
-register("gated_delta_rule", "step", _recurrent)
-register("gated_delta_rule", "sequence", _chunked)
+register("gated_delta_rule", "step", _kernel(_recurrent_body))
+register("gated_delta_rule", "sequence", _kernel(_chunked_body))
 # the second prefill, preferred below the chunked one: it runs the heads one after another where the
 # chunked kernel runs them in parallel, so which is faster depends on the target and its threads
-register("gated_delta_rule", "sequence", _recurrent, variant="recurrent", preference=-1)
+register("gated_delta_rule", "sequence", _kernel(_recurrent_body), variant="recurrent", preference=-1)

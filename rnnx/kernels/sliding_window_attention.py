@@ -23,7 +23,7 @@ def _recurrent(shapes, attrs, name):
 
     from tvm import tirx
 
-    _, lane_reduce = macros()
+    lane_reduce = macros().lane_reduce
     (B, L, H, Dk), Dv, W = shapes[0], shapes[2][3], int(attrs["window"])
     if tuple(shapes[3]) != (B, H, W, Dk):
         raise ValueError(f"keys must be (B, H, window, Dk) = {(B, H, W, Dk)}, got {tuple(shapes[3])}")

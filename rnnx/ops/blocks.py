@@ -24,6 +24,15 @@ def from_blocks(x: torch.Tensor, T: int) -> torch.Tensor:
     return x.movedim(1, 3).reshape(B, N * C, H, *D)[:, :T]
 
 
+def linear_blocks(q, k, v, g, chunk_size: int) -> tuple[torch.Tensor, ...]:
+    """A linear-attention op's inputs in blocks of `chunk_size` tokens: q, k, v `(B, T, H, D)` as fp32
+    `(B, H, N, C, D)`; the log decay `g`, per head `(H,)` or per token `(B, T, H)`, as `(B, H, N, C)`, and
+    its sums from each block's start through each token (inclusive)."""
+    B, T, H, _ = q.shape
+    g = to_blocks(per_token(g, B, T, H), chunk_size)
+    return (*(to_blocks(x, chunk_size) for x in (q, k, v)), g, g.cumsum(-1))
+
+
 def segsum(g: torch.Tensor) -> torch.Tensor:
     """`(..., C)` -> `(..., C, C)` with `[t, s] = g[s+1] + ... + g[t]` for `s <= t` and `-inf` above the
     diagonal. Summing each segment directly (not as a difference of prefix sums) keeps the exponent exact

@@ -2,7 +2,7 @@
 state carried between blocks. Memory and time are linear in T; no T x T tensor is built."""
 import torch
 
-from ..blocks import from_blocks, per_token, segsum, suffix_sum, to_blocks
+from ..blocks import from_blocks, linear_blocks, segsum, suffix_sum
 
 
 def chunk_decay_linear_attention(q, k, v, decay, state, *, scale: float, chunk_size: int):
@@ -14,11 +14,8 @@ def chunk_decay_linear_attention(q, k, v, decay, state, *, scale: float, chunk_s
     Returns:
         o: `(B, T, H, Dv)` in `q`'s dtype; state: `(B, H, Dk, Dv)` fp32 after the last token.
     """
-    B, T, H, _ = q.shape
-    dtype = q.dtype
-    q, k, v = (to_blocks(x, chunk_size) for x in (q, k, v))               # (B, H, N, C, D)
-    g = to_blocks(per_token(decay, B, T, H), chunk_size)                  # (B, H, N, C)
-    into = g.cumsum(-1)                                                   # block start -> t, inclusive
+    T, dtype = q.shape[1], q.dtype
+    q, k, v, g, into = linear_blocks(q, k, v, decay, chunk_size)          # q, k, v (B, H, N, C, D); g (B, H, N, C)
     intra = (q @ k.transpose(-1, -2)) * segsum(g).exp()                   # (B, H, N, C, C)
     kv = (k * suffix_sum(g).exp()[..., None]).transpose(-1, -2) @ v       # block's own state increment
     block_decay = into[..., -1].exp()[..., None, None]

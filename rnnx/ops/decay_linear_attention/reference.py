@@ -1,17 +1,12 @@
-"""fp64 reference: the recurrence exactly as written in the papers, one (sequence, head, token) at a time."""
+"""fp64 reference: `S_t = exp(g_t) S_{t-1} + k_t v_tᵀ`, one (sequence, head, token) at a time."""
 import torch
+
+from ..recurrence import reference_recurrence
 
 
 def reference_decay_linear_attention(q, k, v, decay, state, *, scale: float):
     """Shapes as `chunk_decay_linear_attention`; computes and returns fp64."""
-    B, T, H, _ = q.shape
-    q, k, v, state = (x.double() for x in (q, k, v, state))
-    g = decay.double().expand(B, T, H)
-    o = torch.zeros(v.shape, dtype=torch.float64)
-    S = state.clone()
-    for b in range(B):
-        for h in range(H):
-            for t in range(T):
-                S[b, h] = torch.exp(g[b, t, h]) * S[b, h] + torch.outer(k[b, t, h], v[b, t, h])
-                o[b, t, h] = scale * q[b, t, h] @ S[b, h]
-    return o, S
+    k, v = k.double(), v.double()
+    g = decay.double().expand(q.shape[:3])
+    return reference_recurrence(q, v, state, lambda S, b, t, h: torch.exp(g[b, t, h]) * S
+                                + torch.outer(k[b, t, h], v[b, t, h]), scale=scale)

@@ -8,7 +8,7 @@ sequential part across blocks is a few small matrix products.
 """
 import torch
 
-from ..blocks import from_blocks, per_token, segsum, suffix_sum, to_blocks
+from ..blocks import from_blocks, linear_blocks, segsum, suffix_sum, to_blocks
 
 
 def chunk_gated_delta_rule(q, k, v, g, beta, state, *, scale: float, chunk_size: int):
@@ -21,12 +21,9 @@ def chunk_gated_delta_rule(q, k, v, g, beta, state, *, scale: float, chunk_size:
     Returns:
         o: `(B, T, H, Dv)` in `q`'s dtype; state: `(B, H, Dk, Dv)` fp32 after the last token.
     """
-    B, T, H, _ = q.shape
-    dtype = q.dtype
-    q, k, v = (to_blocks(x, chunk_size) for x in (q, k, v))                # (B, H, N, C, D)
-    g = to_blocks(per_token(g, B, T, H), chunk_size)                       # (B, H, N, C)
+    T, dtype = q.shape[1], q.dtype
+    q, k, v, g, into = linear_blocks(q, k, v, g, chunk_size)               # q, k, v (B, H, N, C, D); g (B, H, N, C)
     beta = to_blocks(beta, chunk_size)[..., None]                          # (B, H, N, C, 1)
-    into = g.cumsum(-1)
     decay = segsum(g).exp()                                                # Γ, zero above the diagonal
     eye = torch.eye(q.shape[-2], dtype=q.dtype, device=q.device)
     A = eye + (beta * (k @ k.transpose(-1, -2)) * decay).tril(-1)

@@ -1,18 +1,16 @@
 """fp64 reference: ONNX LinearAttention's `gated_delta` rule, one (sequence, head, token) at a time."""
 import torch
 
+from ..recurrence import reference_recurrence
+
 
 def reference_gated_delta_rule(q, k, v, g, beta, state, *, scale: float):
     """Shapes as `chunk_gated_delta_rule`; computes and returns fp64."""
-    B, T, H, _ = q.shape
-    q, k, v, beta, state = (x.double() for x in (q, k, v, beta, state))
-    g = g.double().expand(B, T, H)
-    o = torch.zeros(v.shape, dtype=torch.float64)
-    S = state.clone()
-    for b in range(B):
-        for h in range(H):
-            for t in range(T):
-                kt, decayed = k[b, t, h], torch.exp(g[b, t, h]) * S[b, h]
-                S[b, h] = decayed + beta[b, t, h] * torch.outer(kt, v[b, t, h] - decayed.T @ kt)
-                o[b, t, h] = scale * q[b, t, h] @ S[b, h]
-    return o, S
+    k, v, beta = k.double(), v.double(), beta.double()
+    g = g.double().expand(q.shape[:3])
+
+    def update(S, b, t, h):
+        kt, decayed = k[b, t, h], torch.exp(g[b, t, h]) * S
+        return decayed + beta[b, t, h] * torch.outer(kt, v[b, t, h] - decayed.T @ kt)
+
+    return reference_recurrence(q, v, state, update, scale=scale)
