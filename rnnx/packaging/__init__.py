@@ -3,12 +3,12 @@ everything particular to that kind: refusing early what it cannot build, buildin
 own program here (under the target's emulator) and profiling it. `rnnx compile`, `rnnx verify --emulate`
 and `rnnx profile` dispatch through the target's packager; a target names its kind (`Target.packaging`).
 
-| kind       | packager      | runs on                          | targets                                  |
-|------------|---------------|----------------------------------|------------------------------------------|
-| `library`  | `VmLibrary`   | TVM's Relax VM (`prefill.so`, `step.so`; a board's native bundle when cross-compiled) | host, x86-64, aarch64 boards |
-| `objects`  | `VmObjects`   | the VM, linked on the user's side without an NDK here | Android                   |
-| `runner`   | `StaticRunner`| the static C step and a Linux `bin/rnnx-run` | riscv64                      |
-| `c-bundle` | `CBundle`     | the static C step in the user's firmware     | microcontrollers              |
+- `library` (`VmLibrary`): TVM's Relax VM, `prefill.so` and `step.so`, and a board's native bundle when
+  cross-compiled: host, x86-64, the aarch64 boards;
+- `objects` (`VmObjects`): the VM's libraries as objects linked on the user's side, without an NDK here:
+  Android;
+- `runner` (`StaticRunner`): the static C step and a static Linux `bin/rnnx-run`: riscv64;
+- `c-bundle` (`CBundle`): the static C step and an example firmware: microcontrollers.
 """
 import platform
 import shutil
@@ -53,8 +53,9 @@ class Packager:
 
     def run(self, artifact: Path, manifest: ArtifactManifest, target: Target, tokens: np.ndarray,
             prefill: int = 0) -> tuple[np.ndarray, dict]:
-        """Run the artifact's own program on `tokens` `(n,)` from the initial state (prefill the first
-        `prefill`, step through the rest), under the target's emulator: logits `(n, vocab)` and its report."""
+        """Run the artifact's own program on `tokens` `(B, T)` (checked) from the initial state (prefill the
+        first `prefill`, step through the rest), under the target's emulator: logits `(T, vocab)` (batch 1) or
+        `(B, T, vocab)`, and its report."""
         raise NotImplementedError
 
     def profile(self, artifact: Path, manifest: ArtifactManifest, target: Target, **options) -> dict:

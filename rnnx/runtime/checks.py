@@ -24,7 +24,7 @@ def check_tokens(tokens, vocab: int, batch: int, what: str = "tokens") -> np.nda
 def check_step_tokens(token, vocab: int, batch: int) -> np.ndarray:
     """One token per sequence as int64 `(batch,)`; a single integer when `batch` is 1."""
     x = _integers(token, vocab, "token")
-    if x.shape not in ((batch,),) + (((), (1, 1)) if batch == 1 else ()):
+    if x.shape != (batch,) and not (batch == 1 and x.ndim == 0):
         raise RnnxError(f"a step takes one token per sequence, ({batch},); got shape {list(x.shape)}")
     return x.reshape(batch)
 
