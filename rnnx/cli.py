@@ -62,17 +62,15 @@ def report_errors(command):
 def _write_traceback(trace: str) -> str:
     """Write a bug's traceback to $RNNX_HOME/crash/ (`fileio.rnnx_home`), atomically, named by time and pid;
     say where it went, or print it here when it cannot be written."""
-    from .fileio import rnnx_home
+    from .fileio import atomic_file, rnnx_home
 
     path = rnnx_home() / "crash" / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
-    tmp = path.with_suffix(".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(trace)
-        tmp.replace(path)
+        with atomic_file(path) as f:
+            f.write(trace.encode())
         return f"traceback in {path}"
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         print(trace, file=sys.stderr, end="")
         return f"traceback above (cannot write {path}: {e.strerror})"
 

@@ -26,14 +26,34 @@ def check_output(path: Path, marker: str) -> Path:
 
 
 @contextlib.contextmanager
+def atomic_file(path: Path):
+    """Yield a binary file beside `path`; on success it replaces `path` in one rename, on any failure (or
+    signal) it is removed. Its mode is an ordinary file's under the umask, not mkstemp's private one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextlib.contextmanager
 def atomic_directory(path: Path, marker: str):
     """Yield a temporary directory beside `path`; on success it replaces `path` in one rename."""
     path = Path(path)
     parent = check_output(path, marker)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the output should look like any other directory
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; the output should look like any other directory
     try:
         yield tmp
         if path.exists():

@@ -1,14 +1,13 @@
 """PNG plots of profile reports: step latency against position in the stream, and memory against tokens
 streamed, for a model and, beside it, a baseline (a softmax attention whose KV cache grows)."""
-import os
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RnnxError
+from ..fileio import atomic_file
 
 SMOOTHING = 64  # tokens in the running median drawn over each latency series
 
@@ -75,17 +74,9 @@ def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             fig.savefig(f, format="png", dpi=110)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; a plot should read like any other file
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     finally:
         plt.close(fig)
     return path

@@ -14,7 +14,6 @@ may run on.
 """
 import functools
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import tvm
 from tvm.runtime.vm import VirtualMachine
 
 from ..errors import RnnxError
+from ..fileio import atomic_file
 from ..targets import check_runnable_here
 from .artifact import WORKSPACE_SUFFIX, load_initial_state, read_artifact, read_state_file
 from .checks import check_step_tokens, check_threads, check_tokens
@@ -36,7 +36,10 @@ def set_threads(threads: int | None = None) -> int:
     of the request and the CPU count. (In TVM 0.27 a pool told to use fewer workers does not always use
     more again when told: a process that needs both counts should ask for the larger one first.)"""
     cpus = len(os.sched_getaffinity(0))
-    threads = max(1, int(_ASKED)) if threads is None and _ASKED else cpus if threads is None else check_threads(threads)
+    if threads is None:
+        threads = max(1, int(_ASKED)) if _ASKED else cpus
+    else:
+        threads = check_threads(threads)
     os.environ["TVM_NUM_THREADS"] = str(max(threads, cpus))
     tvm.get_global_func("runtime.config_threadpool")(1, threads)  # 1: all cores of the biggest kind
     return threads
@@ -99,15 +102,8 @@ class VmSession:
 
     def save_state(self, path: Path) -> None:
         """Write the whole state to `path` (numpy .npz by name, no pickle), atomically."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **self.state)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        with atomic_file(path) as f:
+            np.savez(f, **self.state)
 
     def load_state(self, path: Path) -> None:
         """Load a state saved by `save_state`, checked against this artifact's state layout."""
