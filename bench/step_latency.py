@@ -11,8 +11,8 @@ prefill tokens/s at each of `--lengths`.
 Run from the repository root (about 10 minutes for ref-tiny, an hour or more for every config):
 
     pip install -e ".[bench]"        # executorch 1.5.1, beside torch 2.13.0
-    python bench/step_latency.py [--configs ref-tiny ...] [--lengths 1024 4096 16384] [--stream 100000]
-                                 [--steps 2000] [--out bench/results]
+    python bench/step_latency.py [--configs ref-tiny ... | CHECKPOINT_DIR ...] [--runtimes rnnx_compiled ort ...]
+                                 [--lengths 1024 4096 16384] [--stream 100000] [--steps 2000] [--out bench/results]
 
 Writes step_latency.json and step_latency.md to --out and prints the markdown table. The helpers live in
 bench/peers/: one module per runtime, the worker (measure.py) and the floor (floor.py).
@@ -65,6 +65,9 @@ def measure_config(config: str, args, workdir: Path) -> dict:
     runtimes = {}
     for runtime in RUNTIMES:
         module = load(runtime)
+        if runtime not in args.runtimes:
+            runtimes[runtime] = {"label": module.LABEL, "error": "not measured in this run (--runtimes)"}
+            continue
         try:
             spec = module.prepare(ctx)
         except Exception as e:  # noqa: BLE001 - a peer that cannot run this config is a row of the table
@@ -155,14 +158,14 @@ def markdown(results: dict, lengths: list[int]) -> str:
             + ["RSS after 1K tokens MB", f"RSS after {f'{stream // 1000}K' if stream % 1000 == 0 else stream} MB"])
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for config, result in results["configs"].items():
-        lines += table_rows(config, result, lengths)
+        lines += table_rows(Path(config).name, result, lengths)  # a checkpoint by its directory's name
     return "\n".join(lines) + "\n\n" + notes(results) + "\n"
 
 
 def notes(results: dict) -> str:
     out = ["(n×): rnnx's speedup over that row (its step time / rnnx's; for prefill rnnx's tokens/s / its), "
            "against rnnx held to the same thread counts; rnnx's own rows and the floor's (n×) use rnnx's best.", ""]
-    out += [config_note(config, result) for config, result in results["configs"].items()]
+    out += [config_note(Path(config).name, result) for config, result in results["configs"].items()]
     return "\n".join(out + ["", NOTES])
 
 
@@ -219,23 +222,33 @@ def main() -> None:
     if sys.argv[1:2] == ["--worker"]:
         return run_job(sys.argv[2])
     from rnnx.models import CONFIGS
+    from rnnx.models.checkpoint import is_checkpoint
+
+    def config_or_checkpoint(name: str) -> str:
+        if name not in CONFIGS and not is_checkpoint(name):
+            raise argparse.ArgumentTypeError(f"{name!r} is neither a built-in config nor a checkpoint directory")
+        return str(Path(name).resolve()) if is_checkpoint(name) else name
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", choices=[c for c in CONFIGS if c != "ref-tiny-swa"],
+    parser.add_argument("--configs", nargs="+", type=config_or_checkpoint, help="built-in configs or checkpoint "
+                        "directories (config.json, *.safetensors)",
                         default=["ref-tiny", "ref-small", "ref-small-gdn", "ref-aaren"])
+    parser.add_argument("--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES),
+                        help="the runtimes to measure (rnnx_compiled always: the ratios are against it)")
     parser.add_argument("--lengths", type=int, nargs="+", default=[1024, 4096, 16384])
     parser.add_argument("--stream", type=int, default=100_000, help="tokens streamed through step")
     parser.add_argument("--steps", type=int, default=2000, help="timed steps (after 1000 warm-up steps)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
+    args.runtimes = sorted(set(args.runtimes) | {"rnnx_compiled"}, key=RUNTIMES.index)
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"machine": machine(),
                "args": {"configs": args.configs, "lengths": args.lengths, "stream": args.stream,
-                        "steps": args.steps}, "configs": {}}
+                        "steps": args.steps, "runtimes": args.runtimes}, "configs": {}}
     with tempfile.TemporaryDirectory(prefix="step_latency.") as scratch:
         for config in args.configs:
-            (Path(scratch) / config).mkdir()
-            results["configs"][config] = measure_config(config, args, Path(scratch) / config)
+            (Path(scratch) / Path(config).name).mkdir()
+            results["configs"][config] = measure_config(config, args, Path(scratch) / Path(config).name)
             # after each config, so that a long run that fails late keeps what it measured
             write_atomically(args.out / "step_latency.json", json.dumps(results, indent=2) + "\n")
     table = markdown(results, args.lengths)

@@ -99,16 +99,19 @@ def ops_command(head_dim: int = typer.Option(64, help="Dk = Dv for the bytes-per
 
 @app.command("export")
 @report_errors
-def export_command(model: str = typer.Argument(..., help="A built-in config (ref-tiny, ...) or path/to/file.py:factory."),
+def export_command(model: str = typer.Argument(..., help="A built-in config (ref-tiny, ...), a checkpoint directory "
+                                             "(config.json, *.safetensors, tokenizer.json) or path/to/file.py:factory."),
                    out: Path = typer.Option(..., "-o", "--out", help="Directory to write (replaced atomically)."),
                    flavor: str = typer.Option("portable", help="portable | standard (ONNX LinearAttention, opset 27) | ort"),
                    seed: int = typer.Option(0, help="Seed of a built-in model's weights."),
-                   batch_size: int = typer.Option(1, min=1, help="Batch dimension of both graphs.")):
+                   batch_size: int = typer.Option(1, min=1, help="Batch dimension of both graphs."),
+                   tokenizer: Path = typer.Option(None, help="The model's tokenizer.json (Hugging Face tokenizers), "
+                                                  "carried into the export and its artifacts for `rnnx run`.")):
     """Export a model to ONNX: prefill.onnx, step.onnx and manifest.json."""
     from .export import export_model
 
     start = time.perf_counter()
-    manifest = export_model(model, out, flavor=flavor, seed=seed, batch_size=batch_size)
+    manifest = export_model(model, out, flavor=flavor, seed=seed, batch_size=batch_size, tokenizer=tokenizer)
     ops = ", ".join(f"{o.name} as {o.spelling}" for o in manifest.ops)
     console.print(f"exported {model} ({flavor}) to {out} in {time.perf_counter() - start:.1f} s: {ops}; "
                   f"state {manifest.state_bytes:,} bytes in {len(manifest.state)} tensors", highlight=False)
@@ -129,10 +132,13 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
     Exit 1 on a failure."""
     from .verify import verify, verify_emulated
 
+    def note(text: str):
+        Console(stderr=True).print(f"note: {escape(text)}")
+
     if emulate:
-        backend, checks = verify_emulated(path, prompt=prompt, steps=steps, seed=seed)
+        backend, checks = verify_emulated(path, prompt=prompt, steps=steps, seed=seed, on_note=note)
     else:
-        backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed)
+        backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed, on_note=note)
     passed = all(c.passed for c in checks)
     if as_json:
         print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
@@ -194,25 +200,43 @@ def targets_command(as_json: bool = typer.Option(False, "--json", help="Print JS
 @report_errors
 def run_command(model: str = typer.Argument(..., help="A compiled artifact directory, or a built-in config (PyTorch)."),
                 prompt: str = typer.Option("The quick brown fox", help="Text to prefill."),
-                tokens: int = typer.Option(64, min=1, help="Bytes to generate."),
+                tokens: int = typer.Option(64, min=1, help="Tokens to generate (of the model's tokenizer; bytes for "
+                                           "a byte-level model)."),
                 temperature: float = typer.Option(1.0, min=0.0, help="0 for greedy."),
                 seed: int = typer.Option(0, help="Seed of sampling (and of a built-in model's weights)."),
                 threads: int = typer.Option(None, min=1, help="Worker threads of a compiled artifact (default: every CPU).")):
-    """Generate bytes: chunked prefill of the prompt, then one recurrent step per byte; prints tokens/s."""
-    from .models import build_model, generate, generate_with
+    """Generate text: the prompt encoded with the model's tokenizer (or as UTF-8 bytes) and prefilled in chunks,
+    then one recurrent step per token, the text printed as it comes; then tokens/s."""
+    from .models import EagerModel, Generation, build_model
+    from .tokenizer import byte_tokenizer, load_tokenizer
 
     if Path(model).is_dir():
         from .runtime import Session
 
-        session = Session(Path(model), threads=threads)
-        result = generate_with(session.prefill, session.step, prompt.encode(), tokens, temperature, seed)
-        what = f"compiled for {session.manifest.target.name}"
+        steps = Session(Path(model), threads=threads)
+        tokenizer = load_tokenizer(steps.path, steps.manifest)
+        what = f"compiled for {steps.manifest.target.name}"
     else:
-        result = generate(build_model(model, seed=seed), prompt.encode(), tokens, temperature=temperature, seed=seed)
+        built = build_model(model, seed=seed)
+        steps, tokenizer = EagerModel(built), byte_tokenizer(built.cfg.vocab_size, model)
         what = f"PyTorch eager, random weights from seed {seed}"
-    console.print(f"[bold]{escape(model)}[/] ({what})", highlight=False)
-    console.print(repr(result.output.decode("utf-8", errors="replace")), highlight=False, markup=False)
-    console.print(f"prefill {result.prefill_tokens_per_s:,.0f} tokens/s · step {result.step_tokens_per_s:,.0f} tokens/s")
+    prompt_ids = tokenizer.encode(prompt)
+    generation = Generation(steps, prompt_ids, tokens, temperature, seed)
+    console.print(f"[bold]{escape(model)}[/] ({what}; prompt of {len(prompt_ids)} tokens, {escape(tokenizer.name)})",
+                  highlight=False, soft_wrap=True)  # one line, however long the tokenizer's path
+    text = tokenizer.stream()
+    for token in generation:
+        _print_now(text.step(token))
+    _print_now(text.finish() + "\n")
+    console.print(f"prefill {generation.prefill_tokens_per_s:,.0f} tokens/s · "
+                  f"step {generation.step_tokens_per_s:,.0f} tokens/s")
+
+
+def _print_now(text: str) -> None:
+    """Write generated text as it comes: a terminal sees each piece at once, not at the end of a line."""
+    if text:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 @app.command("profile")

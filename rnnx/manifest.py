@@ -88,6 +88,7 @@ class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", wh
     state: list[StateSpec]
     state_bytes: int
     files: dict[str, str]
+    tokenizer: str | None = None  # the model's tokenizer.json (Hugging Face tokenizers), if it has one
 
     @property
     def vocab(self) -> int:
@@ -97,6 +98,8 @@ class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", wh
         found = [f"graphs has no {kind!r} graph" for kind in ("prefill", "step") if kind not in self.graphs]
         found += [f"graphs.{kind}.file {g.file} is not listed in files" for kind, g in self.graphs.items()
                   if g.file not in self.files]
+        if self.tokenizer is not None and self.tokenizer not in self.files:
+            found.append(f"tokenizer {self.tokenizer} is not listed in files")
         if found:
             return found
         step = self.graphs["step"]
@@ -153,6 +156,7 @@ class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/2"
     files: dict[str, str]
     link: dict[str, str] = field(default_factory=dict)  # graph kind -> the command that still links it
     static: StaticInfo | None = None
+    tokenizer: str | None = None  # the export's tokenizer file, in the artifact's copy of the export
 
     @property
     def state(self) -> list[StateSpec]:
@@ -170,6 +174,7 @@ class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/2"
         listed = [(f"libraries.{kind}", f) for kind, f in self.libraries.items()]
         if self.static is not None:
             listed += [("static.runner", self.static.runner)] if self.static.runner else []
+        listed += [("tokenizer", self.tokenizer)] if self.tokenizer is not None else []
         return [f"export.{p}" for p in self.export.problems()] + \
             [f"{what} {f} is not listed with its sha256 in files" for what, f in listed if f not in self.files]
 

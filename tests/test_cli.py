@@ -10,12 +10,14 @@ def rnnx(*args):
     return subprocess.run([sys.executable, "-m", "rnnx", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_ops_lists_the_four_ops():
+def test_ops_lists_the_five_ops():
     result = rnnx("ops", "--json")
     assert result.returncode == 0, result.stderr
     rows = {r["op"]: r for r in json.loads(result.stdout)}
-    assert set(rows) == {"decay_linear_attention", "gated_delta_rule", "aaren", "sliding_window_attention"}
+    assert set(rows) == {"decay_linear_attention", "gated_delta_rule", "aaren", "sliding_window_attention",
+                         "causal_conv1d"}
     assert rows["decay_linear_attention"]["bytes_per_head"] == 64 * 64 * 4
+    assert rows["causal_conv1d"]["bytes_per_head"] == 64 * 3 * 4  # a head's 64 channels, the last 3 inputs each
     table = rnnx("ops")
     assert table.returncode == 0 and all(name in table.stdout for name in rows)
 

@@ -28,6 +28,9 @@ def test_manifests_round_trip_through_their_typed_definition(exports, artifacts)
     assert decode(ExportManifest, json.loads(to_json(export)), "manifest.json") == export
     assert artifact.export == export and artifact.packaging == "library" and artifact.vocab == 256
     assert [s.owner for s in export.state] == ["decay_linear_attention"] * 2
+    assert export.tokenizer is None and artifact.tokenizer is None  # a byte-level model
+    written_before_tokenizers = {k: v for k, v in json.loads(to_json(export)).items() if k != "tokenizer"}
+    assert decode(ExportManifest, written_before_tokenizers, "manifest.json") == export
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -39,6 +42,8 @@ def test_manifests_round_trip_through_their_typed_definition(exports, artifacts)
      r"float32\[1, 4, 32, 32\]"),
     (lambda m: m["export"]["state"][0].update(bytes=4), r"export.state\[0\].bytes is 4, but float32\[1, 4, 32, 32\] takes 16384"),
     (lambda m: m["files"].pop("step.so"), "libraries.step step.so is not listed with its sha256 in files"),
+    (lambda m: m.update(tokenizer="export/tokenizer.json"),
+     "tokenizer export/tokenizer.json is not listed with its sha256 in files"),
     (lambda m: m["files"].update({"../../etc/passwd": "0" * 64}), r"files lists ../../etc/passwd, which is outside"),
     (lambda m: m.update(format="rnnx-artifact/1"), "not an rnnx artifact manifest of format rnnx-artifact/2 "
                                                   r"\(it is rnnx-artifact/1: rebuild it with this rnnx\)"),
@@ -56,3 +61,9 @@ def test_a_bad_export_manifest_is_one_line_naming_the_field(exports, tmp_path):
     with pytest.raises(RnnxError, match="manifest.json: field graphs.step.outputs is missing"):
         read_manifest(copy)
     assert ArtifactManifest.FORMAT != ExportManifest.FORMAT
+
+
+def test_an_export_manifest_naming_a_tokenizer_it_does_not_hash_is_refused(exports, tmp_path):
+    copy = _copy_with(exports("ref-tiny"), tmp_path, lambda m: m.update(tokenizer="tokenizer.json"), "manifest.json")
+    with pytest.raises(RnnxError, match="manifest.json: tokenizer tokenizer.json is not listed in files"):
+        read_manifest(copy)

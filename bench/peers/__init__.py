@@ -31,13 +31,13 @@ class Context:
         import torch
 
         from rnnx.export.graphs import flat_state
-        from rnnx.models import build_model
+        from rnnx.export.source import load_model
 
         from .measure import stream_tokens
 
         self.config, self.workdir, self.seed = config, workdir, seed
         self._exports = {}
-        model = build_model(config, seed=seed)
+        model = load_model(config, seed=seed)
         names, state, _ = flat_state(model, 1)
         self.initial_state, self.reference = workdir / "initial_state.npz", workdir / "reference.npy"
         np.savez(self.initial_state, **{n: s.numpy() for n, s in zip(names, state)})

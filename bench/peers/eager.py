@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from rnnx.models import build_model
+from rnnx.export.source import load_model
 
 LABEL = "PyTorch eager"
 THREADS = (1,)
@@ -17,7 +17,7 @@ class Runner:
     def __init__(self, spec: dict, threads: int):
         torch.set_num_threads(threads)
         torch.set_grad_enabled(False)
-        self.model = build_model(spec["config"], seed=spec["seed"])
+        self.model = load_model(spec["config"], seed=spec["seed"])
         self.token = torch.zeros(1, dtype=torch.long)
         self.reset()
 

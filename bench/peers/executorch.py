@@ -33,9 +33,9 @@ TOLERANCE = 1e-4
 
 def prepare(ctx) -> dict:
     from rnnx.export.graphs import StateIO, flat_state
-    from rnnx.models import build_model
+    from rnnx.export.source import load_model
 
-    model = build_model(ctx.config, seed=ctx.seed)
+    model = load_model(ctx.config, seed=ctx.seed)
     names, state, spec = flat_state(model, 1)
     with torch.no_grad():  # the checks start from the state after some tokens, not from zeros
         state = StateIO(model, spec, "chunk")(random_tokens(100), *state)[1:]

@@ -11,14 +11,19 @@ TRIALS, TRIAL_S = 5, 0.2
 
 
 def step_bytes(config: str, seed: int = 0) -> dict:
-    """A step reads all weights but the embedding, of which it reads one row."""
-    from rnnx.export.graphs import flat_state
-    from rnnx.models import build_model
+    """A step reads all weights but the embedding, of which it reads one row (all of it when the LM head
+    shares it)."""
+    from torch import nn
 
-    model = build_model(config, seed=seed)
-    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
-    embedding = tensors.pop("embed.weight")
-    weights = sum(t.numel() * t.element_size() for t in tensors.values()) + embedding[0].numel() * embedding.element_size()
+    from rnnx.export.graphs import flat_state
+    from rnnx.export.source import load_model
+
+    model = load_model(config, seed=seed)
+    tensors = {id(t): t for t in [*model.parameters(), *model.buffers()]}
+    embedding = next(m.weight for m in model.modules() if isinstance(m, nn.Embedding))
+    if not any(m.weight is embedding for m in model.modules() if isinstance(m, nn.Linear)):
+        tensors[id(embedding)] = embedding[0]
+    weights = sum(t.numel() * t.element_size() for t in tensors.values())
     state = sum(s.numel() * s.element_size() for s in flat_state(model, 1)[1])
     return {"weights": weights, "state": state, "total": weights + 2 * state}
 

@@ -13,10 +13,7 @@ THREADS = (1, 2)
 
 
 def prepare(ctx) -> dict:
-    from rnnx.ops import OPS
-    from rnnx.models import get_config
-
-    flavor = "ort" if OPS[get_config(ctx.config).mixer].linear_attention_rule else "portable"
+    flavor = "ort"  # onnxruntime's own LinearAttention kernel where it spells the op; the others stay functions
     return {"export": str(ctx.export(flavor)), "flavor": flavor, "initial_state": str(ctx.initial_state)}
 
 

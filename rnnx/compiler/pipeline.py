@@ -1,6 +1,8 @@
 """The compile pipeline: a short list of named pass lists, TVM's CPU pipeline with rnnx's additions.
 
-- legalize: `exp` and `sigmoid` as vectorisable arithmetic (`fast_math`) instead of libm calls;
+- legalize: constant subexpressions folded first (the transpose of a tied LM head, which shares its matrix
+  with the embedding and so reaches us as `MatMul(x, Transpose(W))`: folded, it is a plain [K, N] weight the
+  dense schedules match); `exp` and `sigmoid` as vectorisable arithmetic (`fast_math`) instead of libm calls;
 - schedule: TVM's CPU pipeline schedules nothing, so rnnx's dense schedules (`schedules`) and loop
   schedules for everything else (`loop_schedules`) go between legalization and lowering;
 - finalize: once memory is planned, a static function's allocations move out of it (`workspace`), so
@@ -19,7 +21,8 @@ from .workspace import lift_workspace
 def stages(target: tvm.target.Target) -> dict[str, list]:
     return {
         "dispatch": cpu.library_dispatch_passes(target),
-        "legalize": [relax.transform.LegalizeOps(FAST_MATH), *cpu.legalize_passes(target)[1:]],
+        "legalize": [relax.transform.FoldConstant(), relax.transform.LegalizeOps(FAST_MATH),
+                     *cpu.legalize_passes(target)[1:]],
         "schedule": [schedule_dense(target), schedule_loops(target)],
         "lower": cpu.dataflow_lower_passes(target),
         "finalize": _after("KillAfterLastUse", cpu.finalize_passes(target), lift_workspace),

@@ -1,5 +1,6 @@
 """`rnnx export`: a model on rnnx ops -> `prefill.onnx`, `step.onnx` and `manifest.json` in one directory."""
 import dataclasses
+import shutil
 from pathlib import Path
 
 import onnx
@@ -8,6 +9,9 @@ from onnx import numpy_helper
 from .. import __version__
 from ..fileio import atomic_directory, check_output
 from ..manifest import ExportManifest, Graph, OpUse, Source, StateSpec, hashes, write
+from ..models.checkpoint import is_checkpoint, read_checkpoint
+from ..ops import OPS
+from ..tokenizer import TOKENIZER_FILE, HuggingFaceTokenizer
 from .flavors import apply_flavor
 from .graphs import GRAPHS, export_graph, flat_state
 from .manifest import describe_values
@@ -19,9 +23,15 @@ _TWO_GB = 2**31
 
 
 def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0,
-                 batch_size: int = 1) -> ExportManifest:
-    """Export the model named by `source` into the directory `out`, written atomically; returns the manifest."""
+                 batch_size: int = 1, tokenizer: Path | None = None) -> ExportManifest:
+    """Export the model named by `source` into the directory `out`, written atomically; returns the manifest.
+    `tokenizer`, the model's tokenizer.json, is copied in as `TOKENIZER_FILE` once it loads and fits the vocab."""
     check_output(out, ExportManifest.FILE)
+    if is_checkpoint(source):  # recorded absolute, so that verify finds the checkpoint from anywhere
+        source = str(Path(source).resolve())
+        tokenizer = tokenizer or read_checkpoint(source).tokenizer
+    # a file that does not load fails before the slow work; its size is checked once the graphs give the vocab
+    model_tokenizer = HuggingFaceTokenizer(tokenizer) if tokenizer is not None else None
     model = load_model(source, seed)
     register_schemas()
     names, state, _ = flat_state(model, batch_size)
@@ -35,10 +45,14 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
         apply_flavor(proto, flavor)
         onnx.helper.set_model_props(proto, {"rnnx_version": __version__, "rnnx_graph": kind, "rnnx_flavor": flavor})
         onnx.checker.check_model(proto, full_check=True)
+    if model_tokenizer is not None:
+        model_tokenizer.check_vocab(int(describe_values(graphs["prefill"].graph.output)[0].shape[-1]))
     with atomic_directory(out, ExportManifest.FILE) as tmp:
         for kind, proto in graphs.items():
             onnx.save_model(proto, tmp / f"{kind}.onnx", save_as_external_data=proto.ByteSize() >= _TWO_GB,
                             location=f"{kind}.onnx.data")
+        if model_tokenizer is not None:
+            shutil.copyfile(model_tokenizer.path, tmp / TOKENIZER_FILE)
         state_specs = [StateSpec(n, f"past_{n}", f"present_{n}", list(s.shape), str(s.dtype).removeprefix("torch."),
                                  s.numel() * s.element_size(), owners[n]) for n, s in zip(names, state)]
         return write(tmp, ExportManifest(
@@ -52,7 +66,8 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
                     for kind, p in graphs.items()},
             state=state_specs,
             state_bytes=sum(s.bytes for s in state_specs),
-            files=hashes(tmp, [p.name for p in tmp.iterdir() if p.is_file()])))
+            files=hashes(tmp, [p.name for p in tmp.iterdir() if p.is_file()]),
+            tokenizer=TOKENIZER_FILE if model_tokenizer is not None else None))
 
 
 def _name_sequence_axis(proto: onnx.ModelProto) -> None:
@@ -70,8 +85,9 @@ def _name_sequence_axis(proto: onnx.ModelProto) -> None:
 def _spelling(proto: onnx.ModelProto, op_name: str) -> str:
     if any(n.domain == DOMAIN and n.op_type == op_name for n in proto.graph.node):
         return f"{DOMAIN}::{op_name}"
-    domain = next(n.domain for n in proto.graph.node if n.op_type == "LinearAttention")
-    return f"{domain or 'ai.onnx'}::LinearAttention"
+    standard = OPS[op_name].standard_op  # a flavor rewrote the node into it
+    domain = next(n.domain for n in proto.graph.node if n.op_type == standard)
+    return f"{domain or 'ai.onnx'}::{standard}"
 
 
 def _config(model) -> dict | None:

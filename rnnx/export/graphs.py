@@ -79,13 +79,23 @@ def _check_translatable(program: torch.export.ExportedProgram) -> None:
     """Refuse, naming the module and op, a program with an op the ONNX exporter cannot translate. Decided
     before exporting, so that a failure of the export itself is never taken for the user's mistake."""
     ours, decomposable = {op.torch_op for op in OPS.values()}, torch.export.default_decompositions()
+    # the checks the exporter erases before translating, e.g. `_assert_tensor_metadata` beside a `.float()`
+    assertions = {torch.ops.aten._assert_tensor_metadata.default, torch.ops.aten._assert_async.default,
+                  torch.ops.aten._assert_async.msg, torch.ops.aten._assert_scalar.default,
+                  torch.ops.aten.sym_constrain_range_for_size.default}
     for node in program.graph.nodes:
         if node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and node.target not in ours \
-                and not _torchlib().is_registered(node.target) and node.target not in decomposable:
+                and not _torchlib().is_registered(node.target) and node.target not in decomposable \
+                and node.target not in assertions and not _composite(node.target):
             path, module = (list(node.meta.get("nn_module_stack", {}).values())[-1:] or [("", "the model")])[0]
             raise RnnxError(f"cannot export module {path.removeprefix('model.') or '<root>'} ({_type_name(module)}): "
                             f"op {node.target.name()} has no ONNX translation (rnnx exports its own ops and standard "
                             "torch ops)")
+
+
+def _composite(op: torch._ops.OpOverload) -> bool:
+    """An op the exporter's decompositions rewrite into others by its implicit kernel (`aten.to.dtype`)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(op.name(), "CompositeImplicitAutograd")
 
 
 @functools.cache

@@ -23,19 +23,20 @@ _ONNX_TYPES = {"torch.float32": "tensor(float)", "torch.int64": "tensor(int64)"}
 
 
 def schema(op: OpDef) -> OpSchema:
-    """The op's OpSchema, with type and shape inference: `o` takes `v`'s shape, present state its past's."""
+    """The op's OpSchema, with type and shape inference: `o` takes the shape of its `output_like` input (`v`),
+    present state its past's."""
     state = [(s.name, _ONNX_TYPES[str(s.dtype)]) for s in op.state]
     s = OpSchema(
         op.name, DOMAIN, VERSION, doc=op.summary,
         inputs=[OpSchema.FormalParameter(n, "T") for n in op.inputs] + [OpSchema.FormalParameter(f"past_{n}", t) for n, t in state],
         outputs=[OpSchema.FormalParameter("o", "T")] + [OpSchema.FormalParameter(f"present_{n}", t) for n, t in state],
-        type_constraints=[("T", ["tensor(float)"], "q, k, v and their companions")],
+        type_constraints=[("T", ["tensor(float)"], "the op's tensor inputs")],
         attributes=[OpSchema.Attribute(n, _ATTR_TYPES[t], "", required=True) for n, t in op.attributes.items()],
     )
-    v, first_state = op.inputs.index("v"), len(op.inputs)
+    like, first_state = op.inputs.index(op.output_like), len(op.inputs)
 
     def infer(ctx):
-        ctx.set_output_type(0, ctx.get_input_type(v))
+        ctx.set_output_type(0, ctx.get_input_type(like))
         for i in range(len(op.state)):
             ctx.set_output_type(1 + i, ctx.get_input_type(first_state + i))
 

@@ -19,6 +19,6 @@ def single_op_model(op: OpDef, kind: str, arrays: list[np.ndarray], attrs: dict)
         [node], op.name,
         [helper.make_tensor_value_info(n, _ELEM[a.dtype], [None] * a.ndim) for n, a in zip(names, arrays)],
         [helper.make_tensor_value_info(n, _ELEM[a.dtype], [None] * a.ndim)
-         for n, a in zip(outputs, [arrays[op.inputs.index("v")], *arrays[len(op.inputs):]])])
+         for n, a in zip(outputs, [arrays[op.inputs.index(op.output_like)], *arrays[len(op.inputs):]])])
     return helper.make_model(graph, functions=[function(op, kind)], ir_version=10,
                              opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, VERSION)])

@@ -1,4 +1,5 @@
-"""What `rnnx export MODEL` accepts: a built-in config name or `path/to/file.py:factory`."""
+"""What `rnnx export MODEL` accepts: a built-in config name, a checkpoint directory (`config.json` and
+safetensors weights of a family `rnnx.models.families` imports) or `path/to/file.py:factory`."""
 import importlib.util
 import sysconfig
 import traceback
@@ -8,6 +9,8 @@ from torch import nn
 
 from ..errors import RnnxError
 from ..models import CONFIGS, build_model
+from ..models.checkpoint import is_checkpoint
+from ..models.family import import_checkpoint
 
 # rnnx's own code and installed packages' (torch's modules): what fails there is not the user's file
 _NOT_USER_CODE = {Path(__file__).resolve().parents[1],
@@ -15,14 +18,17 @@ _NOT_USER_CODE = {Path(__file__).resolve().parents[1],
 
 
 def load_model(source: str, seed: int = 0) -> nn.Module:
-    """Build the model named by `source`: a config of `rnnx.models` (seeded), or a zero-argument factory
-    in a Python file returning a model with `initial_state(batch_size)` and `forward(tokens, state, mode)`."""
+    """Build the model named by `source`: a config of `rnnx.models` (seeded), a checkpoint directory (its
+    weights), or a zero-argument factory in a Python file returning a model with `initial_state(batch_size)`
+    and `forward(tokens, state, mode)`."""
     if source in CONFIGS:
         return build_model(source, seed=seed)
+    if is_checkpoint(source):
+        return import_checkpoint(source)
     path, _, factory = source.rpartition(":")
     if not path.endswith(".py"):
-        raise RnnxError(f"unknown model {source!r}: give a built-in config ({', '.join(CONFIGS)}) "
-                        "or path/to/file.py:factory")
+        raise RnnxError(f"unknown model {source!r}: give a built-in config ({', '.join(CONFIGS)}), a checkpoint "
+                        "directory (config.json and *.safetensors) or path/to/file.py:factory")
     file = Path(path)
     if not file.is_file():
         raise RnnxError(f"model file {file} does not exist")

@@ -8,8 +8,9 @@ One module per op, each with two generators taking the shapes of the op's inputs
   `tvm.tirx.Var` (int64); one compiled kernel serves every T >= 1.
 
 Every PrimFunc has the parameters `(*inputs, *state, o)`: the state buffers are read and updated in
-place, `o` `(B, T, H, Dv)` fp32 is written fully. Call it with `relax.call_tir_inplace(f, [*inputs,
-*state], inplace_indices=[-1, n_inputs, ..., n_inputs + n_state - 1], out_ty=[o, *state])`.
+place, `o` fp32, shaped as the op's `output_like` input (`(B, T, H, Dv)`; a conv's `(B, T, D)`), is written
+fully. Call it with `relax.call_tir_inplace(f, [*inputs, *state], inplace_indices=[-1, n_inputs, ...,
+n_inputs + n_state - 1], out_ty=[o, *state])`.
 
 Each module registers its generators with `register(op, kind, build)` (`rnnx.lowerings`); importing this
 package registers them all. No module here imports tvm at import time (each generator imports it when
@@ -23,14 +24,19 @@ from typing import Any, NamedTuple
 from ..lowerings import lowering
 
 
-def linear_dims(shapes: list[tuple], decay_name: str) -> tuple:
+_DECAY_SHAPES = {1: "(H,)", 3: "(B, T, H)", 4: "(B, T, H, Dk)"}
+
+
+def linear_dims(shapes: list[tuple], decay_name: str, ranks: tuple[int, ...] = (1, 3)) -> tuple:
     """`(B, T, H, Dk, Dv, decay shape, decay strides)` of a linear-attention op, whose q, k, v come first
-    and whose log-decay (4th input) is `(H,)` per head or `(B, T, H)` per token; the strides view it as
-    `(B, T, H)`, zero strides broadcasting a per-head decay."""
+    and whose log-decay (4th input) has one of `ranks`: `(H,)` per head, `(B, T, H)` per token or
+    `(B, T, H, Dk)` per key dimension. The strides view a per-head or per-token decay as `(B, T, H)`, zero
+    strides broadcasting a per-head one, and a per-key one as itself."""
     (B, L, H, Dk), Dv, dshape = shapes[0], shapes[2][3], tuple(shapes[3])
-    if len(dshape) not in (1, 3):
-        raise ValueError(f"{decay_name} must be (H,) or (B, T, H), got {dshape}")
-    return B, L, H, Dk, Dv, dshape, (0, 0, 1) if len(dshape) == 1 else (L * H, H, 1)
+    if len(dshape) not in ranks:
+        raise ValueError(f"{decay_name} must be {' or '.join(_DECAY_SHAPES[r] for r in ranks)}, got {dshape}")
+    strides = {1: (0, 0, 1), 3: (L * H, H, 1), 4: (L * H * Dk, H * Dk, Dk, 1)}[len(dshape)]
+    return B, L, H, Dk, Dv, dshape, strides
 
 
 def tile(n: int, widths=(16, 8, 4, 2)) -> int:
@@ -178,4 +184,5 @@ def register(op: str, kind: str, build, *, variant: str = "", preference: int = 
 
 
 # Last: the op modules register their kernels and use the helpers above.
-from . import aaren, decay_linear_attention, gated_delta_rule, sliding_window_attention  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    aaren, causal_conv1d, decay_linear_attention, gated_delta_rule, sliding_window_attention)

@@ -1,58 +1,80 @@
-"""Byte-level generation with any backend: chunked prefill of the prompt, then one recurrent step per byte."""
+"""Generation with any backend: chunked prefill of the prompt's token ids, then one recurrent step per token.
+Token ids in, token ids out: the caller's tokenizer turns text into the prompt and the ids into text."""
 import time
-from dataclasses import dataclass
-from typing import Callable
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
 
+from ..errors import RnnxError
 from .lm import LanguageModel
 
 
-@dataclass
+class Steps(Protocol):
+    """What generation runs (numpy in and out): a compiled `Session`, or `EagerModel` for PyTorch."""
+    def prefill(self, tokens: np.ndarray) -> np.ndarray:
+        """tokens `(1, T)` int64 -> logits `(1, T, vocab)`, the state then after the last token."""
+
+    def step(self, token: int) -> np.ndarray:
+        """One token -> logits `(1, vocab)`, the state then after it."""
+
+
+class EagerModel:
+    """A PyTorch model as `Steps`: its chunk form for the prompt, its recurrent form per token, the state
+    kept between calls."""
+
+    def __init__(self, model: LanguageModel):
+        self.model, self.state = model, None
+
+    @torch.no_grad()
+    def prefill(self, tokens: np.ndarray) -> np.ndarray:
+        logits, self.state = self.model(torch.from_numpy(tokens), self.state)
+        return logits.numpy()
+
+    @torch.no_grad()
+    def step(self, token: int) -> np.ndarray:
+        logits, self.state = self.model.step(torch.tensor([token]), self.state)
+        return logits.numpy()
+
+
 class Generation:
-    prompt: bytes
-    output: bytes
-    prefill_tokens_per_s: float
-    step_tokens_per_s: float
+    """The `tokens` ids `model` generates after `prompt`, from its current state: greedy when `temperature`
+    is 0, else sampled with a generator seeded by `seed`. Iterating it (once) yields each id as soon as it is
+    chosen; the step that feeds it back runs when the next is asked for. The speeds time the model's calls
+    alone, not what the caller does between tokens (decoding, printing)."""
 
+    def __init__(self, model: Steps, prompt: Sequence[int], tokens: int, temperature: float = 1.0, seed: int = 0):
+        if not prompt:
+            raise RnnxError("the prompt has no tokens: generation prefills at least one")
+        self.prompt_tokens, self.steps = len(prompt), 0
+        self.prefill_s = self.step_s = 0.0
+        self._ids = self._generate(model, np.array([prompt], dtype=np.int64), tokens, temperature, seed)
 
-def generate_with(prefill: Callable, step: Callable, prompt: bytes, tokens: int, temperature: float = 1.0,
-                  seed: int = 0) -> Generation:
-    """`prefill(tokens (1, T)) -> logits (1, T, V)` and `step(token) -> logits (1, V)`, numpy; greedy when
-    `temperature` is 0, else sampled with a seeded generator."""
-    if not prompt:
-        raise ValueError("the prompt must contain at least one byte")
-    rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-    logits = prefill(np.array([list(prompt)], dtype=np.int64))[0, -1]
-    prefilled = time.perf_counter()
-    out = []
-    for _ in range(tokens):
-        if temperature == 0:
-            token = int(logits.argmax())
-        else:
-            p = np.exp((logits - logits.max()) / temperature)
-            token = int(rng.choice(len(p), p=p / p.sum()))
-        out.append(token)
-        logits = step(token)[0]
-    done = time.perf_counter()
-    return Generation(prompt, bytes(out), len(prompt) / (prefilled - start), tokens / max(done - prefilled, 1e-9))
+    def __iter__(self) -> Iterator[int]:
+        return self._ids
 
+    @property
+    def prefill_tokens_per_s(self) -> float:
+        return self.prompt_tokens / max(self.prefill_s, 1e-9)
 
-@torch.no_grad()
-def generate(model: LanguageModel, prompt: bytes, tokens: int, temperature: float = 1.0, seed: int = 0) -> Generation:
-    """`generate_with` on a PyTorch model: its chunk form for the prompt, its recurrent form per byte."""
-    state = None
+    @property
+    def step_tokens_per_s(self) -> float:
+        return self.steps / max(self.step_s, 1e-9)
 
-    def prefill(x):
-        nonlocal state
-        logits, state = model(torch.from_numpy(x), state)
-        return logits.numpy()
-
-    def step(token):
-        nonlocal state
-        logits, state = model.step(torch.tensor([token]), state)
-        return logits.numpy()
-
-    return generate_with(prefill, step, prompt, tokens, temperature, seed)
+    def _generate(self, model: Steps, prompt: np.ndarray, tokens: int, temperature: float,
+                  seed: int) -> Iterator[int]:
+        rng = np.random.default_rng(seed)
+        start = time.perf_counter()
+        logits = model.prefill(prompt)[0, -1]
+        self.prefill_s = time.perf_counter() - start
+        for _ in range(tokens):
+            if temperature == 0:
+                token = int(logits.argmax())
+            else:
+                p = np.exp((logits - logits.max()) / temperature)
+                token = int(rng.choice(len(p), p=p / p.sum()))
+            yield token
+            start = time.perf_counter()
+            logits = model.step(token)[0]
+            self.step_s += time.perf_counter() - start
+            self.steps += 1

@@ -6,6 +6,7 @@ and the public function. The math only: backends register their lowerings of an 
 (`rnnx.lowerings`), so importing this package imports no onnx, onnxscript or tvm.
 """
 from .aaren import AarenState, aaren
+from .causal_conv1d import causal_conv1d
 from .decay_linear_attention import decay_linear_attention, retnet_decay, transnormer_decay
 from .gated_delta_rule import gated_delta_rule
 from .registry import MODES, OPS, OpDef, StateTensor
@@ -13,5 +14,6 @@ from .sliding_window_attention import SlidingWindowAttentionState, sliding_windo
 
 __all__ = [
     "decay_linear_attention", "transnormer_decay", "retnet_decay", "gated_delta_rule", "aaren", "AarenState",
-    "sliding_window_attention", "SlidingWindowAttentionState", "MODES", "OPS", "OpDef", "StateTensor",
+    "sliding_window_attention", "SlidingWindowAttentionState", "causal_conv1d", "MODES", "OPS", "OpDef",
+    "StateTensor",
 ]

@@ -10,6 +10,17 @@ def per_token(decay: torch.Tensor, B: int, T: int, H: int) -> torch.Tensor:
     return decay.float().expand(B, T, H)
 
 
+def per_key(decay: torch.Tensor, B: int, T: int, H: int, Dk: int) -> torch.Tensor:
+    """A log-space decay given per head `(H,)`, per token `(B, T, H)` or per key dimension `(B, T, H, Dk)`
+    as fp32 `(B, T, H, Dg)`: one factor per row of the `(Dk, Dv)` state (Dg = Dk) or one for all (Dg = 1)."""
+    if decay.shape == (B, T, H, Dk):
+        return decay.float()
+    if decay.shape not in ((H,), (B, T, H)):
+        raise ValueError(f"decay must be per head ({H},), per token ({B}, {T}, {H}) or per key "
+                         f"({B}, {T}, {H}, {Dk}), got {tuple(decay.shape)}")
+    return per_token(decay, B, T, H)[..., None]
+
+
 def to_blocks(x: torch.Tensor, C: int) -> torch.Tensor:
     """`(B, T, H, *D)` -> `(B, H, N, C, *D)` in fp32, zero-padding T up to `N * C`."""
     B, T, H, *D = x.shape

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 
@@ -23,9 +23,10 @@ _LIB = torch.library.Library("rnnx", "DEF")
 
 @dataclass(frozen=True)
 class StateTensor:
-    """One tensor of an op's recurrent state. `shape` names its dimensions (`B`, `H`, `Dk`, `Dv` or an
-    integer attribute such as `window`); `fill` is its value before the first token; `sampler(shape, dims,
-    generator)` draws a value some earlier tokens could have left (for tests), 0.5 · N(0, 1) when None."""
+    """One tensor of an op's recurrent state. `shape` names its dimensions (`B`, `H`, `Dk`, `Dv`, the sizes
+    an op's `input_dims` gives, or an integer attribute such as `window`); `fill` is its value before the
+    first token; `sampler(shape, dims, generator)` draws a value some earlier tokens could have left (for
+    tests), 0.5 · N(0, 1) when None."""
 
     name: str
     shape: tuple[str, ...]
@@ -50,12 +51,17 @@ class StateTensor:
 class OpDef:
     """Declaration of one rnnx op.
 
-    Every form has the signature `form(*inputs, *state, **attributes) -> (o, *state)`, where `o` has
-    `v`'s shape `(B, T, H, Dv)` and dtype, and each state tensor keeps its shape and dtype. A form
-    takes only the attributes it names; `mode` chooses the form. `sample_inputs(B, T, H, Dk, Dv, dtype,
-    generator, regime)` returns seeded `(inputs, attributes)` (all but `mode` and `chunk_size`) for tests:
-    typical values for `regime="typical"`, or the stress the op knows by that name (`near_zero` or
-    `very_negative` decays, `huge_scores`), typical values for a regime that does not concern it.
+    Every form has the signature `form(*inputs, *state, **attributes) -> (o, *state)`, where `o` has the
+    shape and dtype of the input named `output_like` (`v`, `(B, T, H, Dv)`, for the attention-like ops)
+    and each state tensor keeps its shape and dtype. A form takes only the attributes it names; `mode`
+    chooses the form. `sample_inputs(B, T, H, Dk, Dv, dtype, generator, regime)` returns seeded
+    `(inputs, attributes)` (all but `mode` and `chunk_size`) for tests: typical values for
+    `regime="typical"`, or the stress the op knows by that name (`near_zero` or `very_negative` decays,
+    `huge_scores`), typical values for a regime that does not concern it.
+
+    `input_dims(inputs by name)` checks the inputs' shapes (`ValueError` naming the fault) and returns the
+    sizes the state shapes name; None means attention-like inputs: k `(B, T, H, Dk)` and v `(B, T, H, Dv)`.
+    `typical_dims` fills in the sizes of `describe`'s table that no head size gives (a conv's width).
     """
 
     name: str
@@ -67,9 +73,17 @@ class OpDef:
     sample_inputs: Callable
     summary: str
     linear_attention_rule: str | None = None  # update_rule when ONNX's LinearAttention can spell the op
+    standard_op: str | None = None  # the standard ONNX op the `standard` and `ort` flavors spell it as
+    output_like: str = "v"  # the input whose shape and dtype the output takes
+    input_dims: Callable[[dict[str, torch.Tensor]], dict[str, int]] | None = None
+    typical_dims: dict[str, int] = field(default_factory=dict)
     torch_op: Any = None
     kernel: Callable | None = None
     state_type: type | None = None
+
+    def __post_init__(self):
+        if self.linear_attention_rule is not None and self.standard_op is None:
+            self.standard_op = "LinearAttention"
 
     @property
     def qualified_name(self) -> str:
@@ -81,9 +95,12 @@ class OpDef:
         outs = ", ".join(["Tensor"] * (1 + len(self.state)))
         return f"({', '.join(args)}) -> ({outs})"
 
-    def dims(self, k: torch.Tensor, v: torch.Tensor, attrs: dict[str, Any]) -> dict[str, int]:
-        B, _, H, Dk = k.shape
-        return dict(B=B, H=H, Dk=Dk, Dv=v.shape[-1], **{n: a for n, a in attrs.items() if type(a) is int})
+    def dims(self, inputs: Sequence[torch.Tensor], attrs: dict[str, Any]) -> dict[str, int]:
+        """The sizes the state shapes name, from the op's `inputs` (declared order, shapes checked) and its
+        integer attributes."""
+        named = dict(zip(self.inputs, inputs, strict=True))
+        sizes = self.input_dims(named) if self.input_dims is not None else _attention_dims(self.name, named)
+        return sizes | {n: a for n, a in attrs.items() if type(a) is int}
 
     def initial_state(self, dims: dict[str, int], device=None) -> tuple[torch.Tensor, ...]:
         return tuple(torch.full(s.concrete_shape(dims), s.fill, dtype=s.dtype, device=device) for s in self.state)
@@ -101,13 +118,9 @@ class OpDef:
         """Validate, fill in the initial state, run the custom op; returns `(o, state)`."""
         if mode not in MODES:
             raise ValueError(f"{self.name}: mode must be one of {MODES}, got {mode!r}")
-        k, v = inputs[self.inputs.index("k")], inputs[self.inputs.index("v")]
-        if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
-            raise ValueError(f"{self.name}: k and v must be (B, T, H, D) with equal B, T, H; "
-                             f"got k {tuple(k.shape)}, v {tuple(v.shape)}")
-        dims = self.dims(k, v, attrs)
+        dims = self.dims(inputs, attrs)
         if state is None:
-            state = self.initial_state(dims, device=k.device)
+            state = self.initial_state(dims, device=inputs[0].device)
         state = (state,) if isinstance(state, torch.Tensor) else tuple(state)
         for s, spec in zip(state, self.state, strict=True):
             if tuple(s.shape) != spec.concrete_shape(dims):
@@ -115,6 +128,15 @@ class OpDef:
                                  f"{spec.concrete_shape(dims)} {spec.shape}, got {tuple(s.shape)}")
         o, *new_state = self.torch_op(*inputs, *state, *(attrs[n] if n != "mode" else mode for n in self.attributes))
         return o, (new_state[0] if self.state_type is None else self.state_type(*new_state))
+
+
+def _attention_dims(name: str, inputs: dict[str, torch.Tensor]) -> dict[str, int]:
+    k, v = inputs["k"], inputs["v"]
+    if k.dim() != 4 or v.dim() != 4 or k.shape[:3] != v.shape[:3]:
+        raise ValueError(f"{name}: k and v must be (B, T, H, D) with equal B, T, H; "
+                         f"got k {tuple(k.shape)}, v {tuple(v.shape)}")
+    B, _, H, Dk = k.shape
+    return dict(B=B, H=H, Dk=Dk, Dv=v.shape[-1])
 
 
 OPS: dict[str, OpDef] = {}
@@ -133,8 +155,8 @@ def register(op: OpDef) -> OpDef:
         return tuple(op.call(op.forms[attrs.pop("mode")], *args[:n_in], **attrs))
 
     def fake(*args):
-        v = args[op.inputs.index("v")]
-        return (torch.empty_like(v),) + tuple(torch.empty_like(s) for s in args[len(op.inputs):n_in])
+        like = args[op.inputs.index(op.output_like)]
+        return (torch.empty_like(like),) + tuple(torch.empty_like(s) for s in args[len(op.inputs):n_in])
 
     op.kernel = kernel
     _LIB.define(op.name + op.schema())
@@ -148,12 +170,13 @@ def register(op: OpDef) -> OpDef:
 
 
 def describe(dims: dict[str, int]) -> list[dict[str, Any]]:
-    """One row per registered op: its forms, state tensors and state bytes per head at `dims`."""
-    one_head = dims | {"B": 1, "H": 1}
+    """One row per registered op: its forms, state tensors and state bytes per head at `dims` (a head's
+    channels `D` are its `Dk`)."""
+    one_head = {"D": dims.get("Dk", 0)} | dims | {"B": 1, "H": 1}
     return [{"op": op.name, "forms": list(op.forms), "summary": op.summary,
              "state": [f"{s.name}[{','.join(d for d in s.shape if d not in 'BH')}] {_SHORT_DTYPES[s.dtype]}"
                        for s in op.state],
-             "bytes_per_head": op.state_bytes(one_head)} for op in OPS.values()]
+             "bytes_per_head": op.state_bytes(op.typical_dims | one_head)} for op in OPS.values()]
 
 
 def _camel(name: str) -> str:

@@ -15,6 +15,7 @@ def qkv(generator: torch.Generator, B: int, T: int, H: int, Dk: int, Dv: int) ->
 
 
 def log_decay(generator: torch.Generator, regime: str, *shape: int) -> torch.Tensor:
-    """Uniform in `regime`'s decay range (the typical one for a regime about something else)."""
+    """Uniform in `regime`'s decay range (the typical one for a regime about something else), iid over
+    `shape`: `(H,)` per head, `(B, T, H)` per token or `(B, T, H, Dk)` per key dimension."""
     lo, hi = DECAY_RANGES.get(regime, DECAY_RANGES["typical"])
     return lo + (hi - lo) * torch.rand(*shape, generator=generator)

@@ -77,7 +77,8 @@ def packager_for(target: Target) -> Packager:
 def compile_export(export_dir: Path, target_name: str, out: Path) -> ArtifactManifest:
     """Compile the export `export_dir` for `target_name` into the artifact directory `out`, written to a
     temporary directory and renamed into place: what the target's packager builds, the initial state, a
-    copy of the export, and artifact.json with the sha256 of every file."""
+    copy of the export, and artifact.json with the sha256 of every file the runtime reads (the export's
+    tokenizer too, read from its copy)."""
     export_dir = Path(export_dir)
     export = read_manifest(export_dir)
     target = get_target(target_name)
@@ -88,13 +89,15 @@ def compile_export(export_dir: Path, target_name: str, out: Path) -> ArtifactMan
         write_initial_state(export_dir, export, tmp / INITIAL_STATE)
         built = packager.build(target, export_dir, export, tmp)
         shutil.copytree(export_dir, tmp / EXPORT_COPY)  # the graphs it came from: verify runs them in onnxruntime
+        tokenizer = f"{EXPORT_COPY}/{export.tokenizer}" if export.tokenizer is not None else None
+        listed = [INITIAL_STATE, *built.files] + ([tokenizer] if tokenizer else [])
         return write(tmp, ArtifactManifest(
             rnnx_version=__version__, tvm_version=tvm.__version__,
             target=TargetInfo(target.name, _plain(tvm.target.Target(target.resolved()).export()), target.arch,
                               target.required_flags()),
             packaging=target.packaging, compiled_on=platform.machine(), export=export,
             libraries=built.libraries, link=built.link, static=built.static,
-            files=hashes(tmp, [INITIAL_STATE, *built.files])))
+            files=hashes(tmp, listed), tokenizer=tokenizer))
 
 
 def run_program(artifact: Path, tokens, prefill: int = 0) -> tuple[np.ndarray, dict]:

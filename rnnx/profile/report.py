@@ -33,16 +33,19 @@ def build_report(artifact: Path, manifest: ArtifactManifest, *, machine: str, th
 
 def state_bytes_in_use(export: ExportManifest, tokens: int) -> int:
     """Bytes of the artifact's state that hold information after `tokens` tokens: all of a linear state from
-    the first token; of a KV cache (a state tensor with a `window` dimension) min(tokens, W) of its W slots."""
-    config, layout = export.model.config, export.state
-    if config is None:  # a model from a factory: no declared mixer, so no window to account for
-        return sum(s.bytes for s in layout)
+    the first token; of a KV cache (an op's state tensor with a `window` dimension) min(tokens, W) of its W
+    slots. The model's own state (a conv buffer, a position) is whole from the first token."""
     from ..ops.registry import OPS
 
-    declared = OPS[config["mixer"]].state  # the layout repeats the op's state tensors layer after layer
-    filled = min(tokens, config["window"]) / config["window"]
-    return int(sum(s.bytes * (filled if "window" in declared[i % len(declared)].shape else 1)
-                   for i, s in enumerate(layout)))
+    total = 0
+    for s in export.state:
+        declared = next((t for t in OPS[s.owner].state if s.name.endswith(t.name)), None) if s.owner in OPS else None
+        if declared is not None and "window" in declared.shape:
+            window = s.shape[declared.shape.index("window")]
+            total += int(s.bytes * min(tokens, window) / window)
+        else:
+            total += s.bytes
+    return total
 
 
 def report_table(report: dict, title: str) -> Table:

@@ -1,10 +1,12 @@
 """`rnnx verify ARTIFACT --emulate`: the artifact's own program for its target, run here under the target's
-emulator (qemu-user for Linux boards, qemu-system-arm for Cortex-M boards), against PyTorch.
+emulator (qemu-user for Linux boards, qemu-system-arm for Cortex-M boards), against PyTorch (and an
+imported checkpoint's against its own framework too).
 
 The program starts from the initial state and returns the logits of every token it was fed, so the checks
 are streams from the start: steps only, and for VM targets a prefill followed by steps.
 """
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -14,22 +16,29 @@ from ..runtime.artifact import EXPORT_COPY, read_artifact
 from ..targets import get_target
 from .checks import Check, check_outputs
 from .runners import TorchRunner
+from .source import source_runner
 
 
-def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int = 0) -> tuple[str, list[Check]]:
-    """Checks of the emulated program against PyTorch's chunked prefill of the same tokens: `prompt + steps`
-    steps from the initial state, and where the packaging runs a prefill, a prefill of `prompt` tokens
-    followed by `steps` steps."""
+def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int = 0,
+                    on_note: Callable[[str], None] = lambda note: None) -> tuple[str, list[Check]]:
+    """Checks of the emulated program against PyTorch's chunked prefill of the same tokens (and the source
+    framework's, for a checkpoint's export): `prompt + steps` steps from the initial state, and where the
+    packaging runs a prefill, a prefill of `prompt` tokens followed by `steps` steps."""
     manifest = read_artifact(Path(path), check_files=False)  # run_program checks the hashes
     target = get_target(manifest.target.name)
     emulator = " ".join(target.require_emulator()[:1])
     export = read_manifest(Path(path) / EXPORT_COPY)
     tokens = np.random.default_rng(seed).integers(0, export.vocab, prompt + steps, dtype=np.int64)
-    expected = TorchRunner(export).prefill(tokens[None])[0][0]
+    expected = {"PyTorch": TorchRunner(export).prefill(tokens[None])[0][0]}
+    source = source_runner(export, on_note)
+    if source is not None:
+        expected[source.name] = source.prefill(tokens[None])[0][0]
+        source.close()
     runs = {f"{prompt + steps} steps": 0,
             **({f"prefill {prompt} + {steps} steps": prompt} if packager_for(target).runs_prefill else {})}
     checks = []
     for name, prefill in runs.items():
         logits, _ = run_program(Path(path), tokens, prefill)
-        checks.append(check_outputs(f"{name} under {emulator} vs PyTorch", [logits], [expected]))
+        checks += [check_outputs(f"{name} under {emulator} vs {reference}", [logits], [logits_of])
+                   for reference, logits_of in expected.items()]
     return f"rnnx on {target.name}, emulated", checks

@@ -5,6 +5,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import torch
+from onnx.reference import ReferenceEvaluator
 
 from rnnx.export.onnx_ops import register_schemas
 from rnnx.export.single_op import single_op_model
@@ -42,6 +43,16 @@ def run(op_name: str, kind: str, inputs, state, attrs) -> tuple:
     """`(o, state)` of the function body `kind` ("sequence" or "step") in onnxruntime, as torch tensors."""
     session = _session(*_key(op_name, kind, inputs, state, attrs))
     o, *s = session.run(None, dict(zip((i.name for i in session.get_inputs()), arrays(inputs, state))))
+    return torch.from_numpy(o), tuple(torch.from_numpy(x) for x in s)
+
+
+def run_model(model: onnx.ModelProto, inputs, state, engine: str = "onnxruntime") -> tuple:
+    """`(o, state)` of a model taking `(*inputs, *state)`, in onnxruntime or onnx's reference evaluator."""
+    if engine == "onnxruntime":
+        session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    else:
+        session = ReferenceEvaluator(model)
+    o, *s = session.run(None, dict(zip((i.name for i in model.graph.input), arrays(inputs, state))))
     return torch.from_numpy(o), tuple(torch.from_numpy(x) for x in s)
 
 

@@ -4,6 +4,8 @@
   K - 1 inputs as state, an MLP and a head.
 - `conv_attention_lm`: the same conv buffer feeding `rnnx.ops.decay_linear_attention` in the same block,
   so one layer holds a model-owned state tensor beside an op-owned one.
+- `short_conv_attention_lm`: Gated DeltaNet's layout with rnnx's ops only: q, k, v projected, each channel
+  through `rnnx.ops.causal_conv1d`, then `rnnx.ops.decay_linear_attention`; both states are op-owned.
 - `growing_cache_lm`: a cache of every input so far, one token longer after each step: state the runtimes
   cannot carry, which the compiler refuses.
 
@@ -89,6 +91,38 @@ class ConvAttentionLM(ConvLM):
         return self.out(o.flatten(-2)), {"conv": conv, "attention": attention}
 
 
+class ShortConvolution(nn.Module):
+    """fla's ShortConvolution on rnnx's op: a depthwise causal conv with bias and SiLU; its state is the last
+    K - 1 inputs `(B, d, K - 1)`, owned by the op."""
+
+    def __init__(self, d: int, kernel: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(d, kernel))
+        self.bias = nn.Parameter(torch.empty(d))
+
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        d, kernel = self.weight.shape
+        return torch.zeros(batch_size, d, kernel - 1)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor, mode: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return ops.causal_conv1d(x, self.weight, self.bias, activation="silu", state=state, mode=mode)
+
+
+class ShortConvAttentionLM(ConvAttentionLM):
+    """ConvAttentionLM with the conv after the projection, on q, k and v (Gated DeltaNet's order), as rnnx's
+    causal_conv1d. State: `{"conv": (B, 3 · heads · head_dim, K - 1), "attention": ...}`."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = ShortConvolution(3 * HEADS * HEAD_DIM, KERNEL)
+
+    def mix(self, x, state, mode):
+        qkv, conv = self.conv(self.proj(x), state["conv"], mode)
+        q, k, v = qkv.unflatten(-1, (3, HEADS, HEAD_DIM)).unbind(2)
+        o, attention = ops.decay_linear_attention(q, k, v, self.decay, state=state["attention"], mode=mode)
+        return self.out(o.flatten(-2)), {"conv": conv, "attention": attention}
+
+
 class GrowingCacheLM(nn.Module):
     """Attends (uniformly) over a cache of every embedded input so far: its present outgrows its past."""
 
@@ -128,6 +162,10 @@ def conv_lm() -> nn.Module:
 
 def conv_attention_lm() -> nn.Module:
     return _seeded(ConvAttentionLM())
+
+
+def short_conv_attention_lm() -> nn.Module:
+    return _seeded(ShortConvAttentionLM())
 
 
 def growing_cache_lm() -> nn.Module:

@@ -12,6 +12,6 @@ def make_case(op_name: str, T: int, *, B: int = 2, H: int = 2, D: int = 8, seed:
     earlier tokens could have left behind, or the initial state."""
     op, gen = OPS[op_name], torch.Generator().manual_seed(seed)
     inputs, attrs = op.sample_inputs(B, T, H, D, D, dtype, gen, regime)
-    dims = op.dims(inputs[op.inputs.index("k")], inputs[op.inputs.index("v")], attrs)
+    dims = op.dims(inputs, attrs)
     state = tuple(s.sample(dims, gen) for s in op.state) if with_state else op.initial_state(dims)
     return inputs, state, attrs | {"chunk_size": CHUNK}

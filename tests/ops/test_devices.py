@@ -16,6 +16,6 @@ def test_form_runs_on_meta_tensors(op_name, mode, dtype):
     inputs, state, attrs = make_case(op_name, 2 * CHUNK + 3, dtype=dtype)
     inputs, state = tuple(x.to("meta") for x in inputs), tuple(s.to("meta") for s in state)
     o, *new_state = op.call(op.forms[mode], *inputs, *state, **attrs)
-    v = inputs[op.inputs.index("v")]
-    assert (o.device.type, o.shape, o.dtype) == ("meta", v.shape, dtype)
+    like = inputs[op.inputs.index(op.output_like)]
+    assert (o.device.type, o.shape, o.dtype) == ("meta", like.shape, dtype)
     assert [(s.device.type, s.shape, s.dtype) for s in new_state] == [("meta", s.shape, s.dtype) for s in state]

@@ -1,4 +1,5 @@
-"""Parallel form: `O = scale · ((Q Kᵀ) ⊙ D) V + scale · (Q ⊙ exp(G)) S₀`, one T x T block. Quadratic in T."""
+"""Parallel form: `O = scale · ((Q Kᵀ) ⊙ D) V + scale · (Q ⊙ exp(G)) S₀`, one T x T block. Quadratic in T
+(and T x T x Dk for a decay per key dimension, whose mask `D` is one T x T matrix per row of the state)."""
 from .chunk import chunk_decay_linear_attention
 
 
