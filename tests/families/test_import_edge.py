@@ -12,9 +12,10 @@ pytest.importorskip("fla", reason="the source framework flash-linear-attention i
 
 # one family per op path by default; the rest of the grid is slow
 FAST = {("gated_deltanet", "raspberry-pi-5"), ("gated_deltanet", "riscv64"), ("gated_deltanet", "cortex-m55"),
+        ("gated_deltanet", "cortex-m4f"),
         ("mamba2", "raspberry-pi-5"), ("mamba2", "riscv64")}
 GRID = [(f, t) for f in ("gated_deltanet", "delta_net", "mamba2", "retnet", "gla", "hgrn2")
-        for t in ("raspberry-pi-5", "riscv64")] + [("gated_deltanet", "cortex-m55")]
+        for t in ("raspberry-pi-5", "riscv64")] + [("gated_deltanet", "cortex-m55"), ("gated_deltanet", "cortex-m4f")]
 
 
 @pytest.fixture(scope="module")
