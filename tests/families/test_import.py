@@ -59,3 +59,16 @@ def test_checkpoint_tokenizer_travels_into_the_artifact_and_run_prints_its_text(
     prompt_ids = HuggingFaceTokenizer(checkpoint / "tokenizer.json").encode(PROMPT)
     assert f"prompt of {len(prompt_ids)} tokens" in result.stdout and len(prompt_ids) < len(PROMPT.encode())
     assert "tokens/s" in result.stdout.splitlines()[-1]
+
+
+def test_without_the_source_framework_verify_says_so_and_checks_against_pytorch(tmp_path, monkeypatch):
+    import rnnx.verify.source as source
+
+    checkpoint = save_checkpoint("gated_deltanet-tied", tmp_path / "checkpoint")
+    export_model(str(checkpoint), tmp_path / "export")
+    monkeypatch.setattr(source, "missing_framework", lambda family: f"{family.framework} not installed")
+    notes = []
+    _, checks = verify(tmp_path / "export", prompt=8, steps=2, stream=0, on_note=notes.append)
+    assert notes == ["not checked against the checkpoint's own framework (fla not installed): against rnnx's "
+                     "PyTorch model only"]
+    assert checks and all(c.passed for c in checks) and not any(" vs fla " in c.name for c in checks)
