@@ -76,6 +76,25 @@ class GatedRMSNorm(nn.Module):
         return F.rms_norm(x, x.shape[-1:], self.weight, self.eps) * gate(g, self.activation)
 
 
+class OutputNorm(GatedRMSNorm):
+    """The per-head output norm of fla's RetNet and GLA: `rmsnorm(o) · weight · swish(g)` with use_output_gate,
+    else `rmsnorm(o) · weight`. Layers hold it under fla's name for it (`name_in(cfg)`): `g_norm_swish_gate`
+    fused, `g_norm` with fuse_norm false or no gate (the same product)."""
+
+    def __init__(self, cfg, dim: int):
+        super().__init__(dim, cfg.norm_eps)
+
+    @staticmethod
+    def name_in(cfg) -> str:
+        return "g_norm_swish_gate" if cfg.use_output_gate and cfg.fuse_norm else "g_norm"
+
+    def forward(self, o, g=None):
+        """o `(B, T, H, Dv)`, g `(B, T, H·Dv)` or None without the gate."""
+        if g is None:
+            return F.rms_norm(o, o.shape[-1:], self.weight, self.eps)
+        return super().forward(o, g.unflatten(-1, o.shape[-2:]))
+
+
 class DeltaRuleLayer(nn.Module):
     """The frame fla's delta-rule layers (DeltaNet, Gated DeltaNet) put around their recurrence, from the config's
     hidden_size, use_short_conv, conv_size, use_gate and norm_eps. In: the q, k, v projections of x as one product,

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .... import ops
-from ...layers import FusedLinear, GatedRMSNorm, ShortConvolution, repeat_heads
+from ...layers import FusedLinear, OutputNorm, ShortConvolution, repeat_heads
 
 # fla's layer defaults, which GLABlock does not pass from the config: every GLA checkpoint has them
 GATE_LOGIT_NORMALIZER, GATE_LOW_RANK_DIM = 16, 16
@@ -32,11 +32,8 @@ class GatedLinearAttention(nn.Module):
         if cfg.use_short_conv:
             self.conv1d = ShortConvolution(sum(self.qkv.values()), cfg.conv_size, bias=False, activation="silu",
                                            parts={"q_conv1d": H * Dk, "k_conv1d": HK * Dk, "v_conv1d": HK * Dv})
-        # fla names the fused norm-and-swish-gate g_norm_swish_gate; unfused (fuse_norm false) it is g_norm, and
-        # the gate multiplies after it: the same product
-        self.norm_name = "g_norm_swish_gate" if cfg.use_output_gate and cfg.fuse_norm else "g_norm"
-        self.add_module(self.norm_name, GatedRMSNorm(Dv, cfg.norm_eps) if cfg.use_output_gate
-                        else nn.RMSNorm(Dv, eps=cfg.norm_eps))
+        self.norm_name = OutputNorm.name_in(cfg)
+        self.add_module(self.norm_name, OutputNorm(cfg, Dv))
         self.o_proj = nn.Linear(H * Dv, cfg.hidden_size, bias=False)
 
     def initial_state(self, batch_size: int) -> dict:
@@ -58,7 +55,6 @@ class GatedLinearAttention(nn.Module):
         o, recurrent = ops.decay_linear_attention(q.unflatten(-1, (H, Dk)), k,
                                                   repeat_heads(v.unflatten(-1, (HK, Dv)), H // HK), gk,
                                                   scale=Dk ** -0.5, state=state["recurrent"], mode=mode)
-        norm = getattr(self, self.norm_name)
-        o = norm(o, g[0].unflatten(-1, (H, Dv))) if self.cfg.use_output_gate else norm(o)
+        o = getattr(self, self.norm_name)(o, *g)
         new_state = {"recurrent": recurrent}
         return self.o_proj(o.flatten(-2)), ({"conv": conv} | new_state) if conv is not None else new_state

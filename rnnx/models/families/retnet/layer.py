@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 from .... import ops
-from ...layers import FusedLinear, GatedRMSNorm, repeat_heads
+from ...layers import FusedLinear, OutputNorm, repeat_heads
 
 ROTARY_BASE = 10000.0  # fla's RotaryEmbedding default; the layer builds it with no other
 
@@ -31,11 +31,8 @@ class MultiScaleRetention(nn.Module):
         self.cfg, self.shape = cfg, (H, HK, Dk, Dv)
         self.proj = FusedLinear(cfg.hidden_size, {"q_proj": H * Dk, "k_proj": HK * Dk, "v_proj": HK * Dv} | (
             {"g_proj": H * Dv} if cfg.use_output_gate else {}))
-        # fla names the fused norm-and-swish-gate g_norm_swish_gate; unfused (fuse_norm false) it is g_norm, and
-        # the gate multiplies after it: the same product
-        self.norm_name = "g_norm_swish_gate" if cfg.use_output_gate and cfg.fuse_norm else "g_norm"
-        self.add_module(self.norm_name, GatedRMSNorm(Dv, cfg.norm_eps) if cfg.use_output_gate
-                        else nn.RMSNorm(Dv, eps=cfg.norm_eps))
+        self.norm_name = OutputNorm.name_in(cfg)
+        self.add_module(self.norm_name, OutputNorm(cfg, Dv))
         self.o_proj = nn.Linear(H * Dv, cfg.hidden_size, bias=False)
         self.register_buffer("decay", ops.retnet_decay(H), persistent=False)
         self.register_buffer("inv_freq", 1.0 / ROTARY_BASE ** (torch.arange(0, Dk, 2, dtype=torch.float32) / Dk),
@@ -57,6 +54,5 @@ class MultiScaleRetention(nn.Module):
         k = repeat_heads(rotary(k.unflatten(-1, (HK, Dk)), cos, sin), H // HK)
         o, recurrent = ops.decay_linear_attention(q, k, repeat_heads(v.unflatten(-1, (HK, Dv)), H // HK), self.decay,
                                                   scale=Dk ** -0.5, state=state["recurrent"], mode=mode)
-        norm = getattr(self, self.norm_name)
-        o = norm(o, g[0].unflatten(-1, (H, Dv))) if g else norm(o)
+        o = getattr(self, self.norm_name)(o, *g)
         return self.o_proj(o.flatten(-2)), {"recurrent": recurrent, "position": position + x.shape[1]}
