@@ -126,11 +126,14 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
                    seed: int = typer.Option(0, help="Seed of the test tokens."),
                    emulate: bool = typer.Option(False, "--emulate", help="Run an artifact's own program for its "
                                                 "target under the target's emulator (qemu) instead."),
+                   data: Path = typer.Option(None, help="Also score the task on real data next to PyTorch: text (a "
+                                             "token model: bits per byte) or an .npz of features with labels "
+                                             "(accuracy) or targets (MSE); see rnnx/verify/quality.py."),
                    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Check an export or artifact against PyTorch (and an artifact against onnxruntime too): prefill, steps,
     prefill + steps, long stream. With --emulate, an artifact for another machine runs under its emulator.
-    Exit 1 on a failure."""
-    from .verify import verify, verify_emulated
+    With --data, the task metric too. Exit 1 on a failure."""
+    from .verify import quality, verify, verify_emulated
 
     def note(text: str):
         Console(stderr=True).print(f"note: {escape(text)}")
@@ -139,10 +142,12 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
         backend, checks = verify_emulated(path, prompt=prompt, steps=steps, seed=seed, on_note=note)
     else:
         backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed, on_note=note)
-    passed = all(c.passed for c in checks)
+    task = quality(path, data, emulate=emulate) if data is not None else None
+    passed = all(c.passed for c in checks) and (task is None or task.passed)
     if as_json:
         print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
-                          "checks": [c.as_dict() for c in checks]}, indent=2))
+                          "checks": [c.as_dict() for c in checks]} | ({"quality": task.as_dict()} if task else {}),
+                         indent=2))
     else:
         table = Table(title=f"rnnx verify {path} ({backend})",
                       caption="pass: max abs error <= atol + rtol · max|reference| (rnnx/numerics.py)")
@@ -153,7 +158,24 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
                           f"{c.tolerance.atol:g}, {c.tolerance.rtol:g}",
                           "[green]yes[/]" if c.passed else "[bold red]NO[/]")
         console.print(table)
+        if task is not None:
+            console.print(quality_table(task, data))
     sys.exit(0 if passed else 1)
+
+
+def quality_table(task, data: Path) -> Table:
+    from .numerics import TASK_TOLERANCE
+
+    rule = f"within {TASK_TOLERANCE[task.metric]:g} of PyTorch's" if task.metric in TASK_TOLERANCE else \
+        "every prediction equal to PyTorch's"
+    table = Table(title=f"{task.metric} on {data} ({task.count:,} scored)", caption=f"pass: {rule}")
+    table.add_column("backend")
+    table.add_column(task.metric, justify="right")
+    for name, value in task.values.items():
+        table.add_row(name, f"{value:.4f}")
+    table.add_row("pass", ("[green]yes[/]" if task.passed else "[bold red]NO[/]") +
+                  (f" ({escape(task.detail)})" if task.detail else ""))
+    return table
 
 
 @app.command("compile")

@@ -44,6 +44,41 @@ class Value:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """What the model is fed per step and what it gives back. `input`: "tokens" (int64 ids in
+    `[0, input_size)`) or "features" (float32 vectors of `input_size` channels, a sensor sample). `output`:
+    "logits" (the next token's), "scores" (one per class of `labels`, after every step) or "forecast" (the
+    next values, `output_size` of them). The graphs' first input and output are named after them."""
+    input: str
+    input_size: int
+    output: str
+    output_size: int
+    labels: list[str] | None = None
+
+    INPUTS: ClassVar[dict[str, str]] = {"tokens": "int64", "features": "float32"}
+    OUTPUTS: ClassVar[tuple[str, ...]] = ("logits", "scores", "forecast")
+
+    @property
+    def dtype(self) -> str:
+        return self.INPUTS[self.input]
+
+    def input_shape(self, batch: int, length) -> list:
+        """The graphs' input: `(B, T)` tokens or `(B, T, C)` features."""
+        return [batch, length] + ([self.input_size] if self.input == "features" else [])
+
+    def problems(self) -> list[str]:
+        found = [f"signature.input is {self.input!r}, not one of {', '.join(self.INPUTS)}"] \
+            if self.input not in self.INPUTS else []
+        found += [f"signature.output is {self.output!r}, not one of {', '.join(self.OUTPUTS)}"] \
+            if self.output not in self.OUTPUTS else []
+        found += [f"signature.{f} is {getattr(self, f)}, not a positive size" for f in ("input_size", "output_size")
+                  if getattr(self, f) < 1]
+        if self.labels is not None and len(self.labels) != self.output_size:
+            found.append(f"signature.labels names {len(self.labels)} classes, but output_size is {self.output_size}")
+        return found
+
+
+@dataclass(frozen=True)
 class Graph:
     file: str
     inputs: list[Value]
@@ -76,10 +111,11 @@ class _Manifest:
 
 
 @dataclass(frozen=True)
-class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", what="export"):
+class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/3", what="export"):
     """An export directory: the prefill and step graphs, the whole state, the ops and how they are spelled."""
     rnnx_version: str
     model: Source
+    signature: Signature
     flavor: str
     batch_size: int
     opset_import: dict[str, int]
@@ -90,16 +126,25 @@ class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", wh
     files: dict[str, str]
     tokenizer: str | None = None  # the model's tokenizer.json (Hugging Face tokenizers), if it has one
 
-    @property
-    def vocab(self) -> int:
-        return int(self.graphs["prefill"].outputs[0].shape[-1])
-
     def problems(self) -> list[str]:
-        found = [f"graphs has no {kind!r} graph" for kind in ("prefill", "step") if kind not in self.graphs]
+        found = self.signature.problems()
+        found += [f"graphs has no {kind!r} graph" for kind in ("prefill", "step") if kind not in self.graphs]
         found += [f"graphs.{kind}.file {g.file} is not listed in files" for kind, g in self.graphs.items()
                   if g.file not in self.files]
         if self.tokenizer is not None and self.tokenizer not in self.files:
             found.append(f"tokenizer {self.tokenizer} is not listed in files")
+        if found:
+            return found
+        sig = self.signature
+        for kind, graph in self.graphs.items():
+            first, out = graph.inputs[0] if graph.inputs else None, graph.outputs[0] if graph.outputs else None
+            shape = sig.input_shape(self.batch_size, 1 if kind == "step" else "T")
+            if first is None or (first.name, first.dtype, first.shape) != (sig.input, sig.dtype, shape):
+                found.append(f"graphs.{kind}'s first input is {_described(first)}, but the signature says "
+                             f"{sig.input}: {sig.dtype}{shape}")
+            if out is None or (out.name, out.shape[-1]) != (sig.output, sig.output_size):
+                found.append(f"graphs.{kind}'s first output is {_described(out)}, but the signature says "
+                             f"{sig.output} of {sig.output_size}")
         if found:
             return found
         step = self.graphs["step"]
@@ -118,6 +163,10 @@ class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/2", wh
             found.append(f"state_bytes is {self.state_bytes}, but the state tensors take "
                          f"{sum(s.bytes for s in self.state)}")
         return found
+
+
+def _described(value: Value | None) -> str:
+    return "none" if value is None else f"{value.name}: {value.dtype}{value.shape}"
 
 
 @dataclass(frozen=True)
@@ -143,7 +192,7 @@ class StaticInfo:
 
 
 @dataclass(frozen=True)
-class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/2", what="artifact"):
+class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/3", what="artifact"):
     """A compiled artifact: the target it was compiled for and how it is packaged (`rnnx.packaging`), what
     the packager built, and the export it came from."""
     rnnx_version: str
@@ -167,8 +216,8 @@ class ArtifactManifest(_Manifest, file="artifact.json", format="rnnx-artifact/2"
         return self.export.batch_size
 
     @property
-    def vocab(self) -> int:
-        return self.export.vocab
+    def signature(self) -> Signature:
+        return self.export.signature
 
     def problems(self) -> list[str]:
         listed = [(f"libraries.{kind}", f) for kind, f in self.libraries.items()]

@@ -131,6 +131,9 @@ def byte_tokenizer(vocab: int, model: str) -> ByteTokenizer:
 def load_tokenizer(directory: Path, manifest: Manifest) -> Tokenizer:
     """The tokenizer of the export or artifact `directory` whose `manifest` was read with its hashes checked:
     the tokenizer file it lists, else bytes for a byte-level model."""
+    sig = manifest.signature
+    if sig.input != "tokens":
+        raise RnnxError(f"{directory} is a model of {sig.input} ({sig.input_size} channels per step), not of text")
     if manifest.tokenizer is None:
-        return byte_tokenizer(manifest.vocab, str(directory))
-    return HuggingFaceTokenizer(Path(directory) / manifest.tokenizer).check_vocab(manifest.vocab)
+        return byte_tokenizer(sig.input_size, str(directory))
+    return HuggingFaceTokenizer(Path(directory) / manifest.tokenizer).check_vocab(sig.input_size)

@@ -32,7 +32,7 @@ def test_unknown_model_is_one_line_and_exit_code_2():
     result = rnnx("run", "ref-nope")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: unknown model config 'ref-nope'; built-in configs: ref-tiny, ref-small, ref-small-gdn, ref-aaren, ref-tiny-swa, ref-small-softmax, ref-micro"]
+        "error: unknown model config 'ref-nope'; built-in configs: ref-tiny, ref-small, ref-small-gdn, ref-aaren, ref-tiny-swa, ref-small-softmax, ref-micro, ref-aaren-motion, ref-micro-motion"]
     assert "Traceback" not in result.stderr
 
 

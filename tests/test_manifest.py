@@ -26,7 +26,7 @@ def _copy_with(source, tmp_path, edit, manifest="artifact.json"):
 def test_manifests_round_trip_through_their_typed_definition(exports, artifacts):
     export, artifact = read_manifest(exports("ref-tiny")), read_artifact(artifacts("ref-tiny"))
     assert decode(ExportManifest, json.loads(to_json(export)), "manifest.json") == export
-    assert artifact.export == export and artifact.packaging == "library" and artifact.vocab == 256
+    assert artifact.export == export and artifact.packaging == "library" and artifact.signature.output_size == 256
     assert [s.owner for s in export.state] == ["decay_linear_attention"] * 2
     assert export.tokenizer is None and artifact.tokenizer is None  # a byte-level model
     written_before_tokenizers = {k: v for k, v in json.loads(to_json(export)).items() if k != "tokenizer"}
@@ -45,7 +45,7 @@ def test_manifests_round_trip_through_their_typed_definition(exports, artifacts)
     (lambda m: m.update(tokenizer="export/tokenizer.json"),
      "tokenizer export/tokenizer.json is not listed with its sha256 in files"),
     (lambda m: m["files"].update({"../../etc/passwd": "0" * 64}), r"files lists ../../etc/passwd, which is outside"),
-    (lambda m: m.update(format="rnnx-artifact/1"), "not an rnnx artifact manifest of format rnnx-artifact/2 "
+    (lambda m: m.update(format="rnnx-artifact/1"), "not an rnnx artifact manifest of format rnnx-artifact/3 "
                                                   r"\(it is rnnx-artifact/1: rebuild it with this rnnx\)"),
 ])
 def test_a_bad_artifact_manifest_is_one_line_naming_the_field(artifacts, tmp_path, edit, message):

@@ -2,13 +2,14 @@
 
 Beside `prefill.so` and `step.so` an artifact directory gets:
 - `lib/libtvm_runtime.so`, `lib/libtvm_ffi.so`: TVM's runtime for the board (`tvm_runtime`);
-- `bin/rnnx-run TOKENS LOGITS [--prefill N] [--threads N]`: streams int64 tokens `(B, T)` through the
-  artifact and writes float32 logits `(T, B, vocab)`, printing one JSON line of step latency (p50, p95 µs),
-  prefill tokens/s and peak resident memory (VmHWM, kB) (`native/runner.cc`);
+- `bin/rnnx-run INPUTS OUTPUTS [--prefill N] [--threads N]`: streams int64 tokens `(B, T)` or float32
+  features `(B, T, C)` through the artifact and writes float32 outputs `(T, B, N)`, printing one JSON line of
+  step latency (p50, p95 µs), prefill steps/s and peak resident memory (VmHWM, kB) (`native/runner.cc`);
 - `bin/rnnx-rpc-server [--host H] [--port P] [--tracker HOST:PORT --key KEY]`: the board side of TVM RPC
   (`native/rpc_server.cc`), with the global `rnnx.board.memory` returning '{"VmRSS": kB, "VmHWM": kB}';
 - `state.txt` ("name dtype d0 d1 ..." per state tensor) and `initial_state.bin` (their bytes, concatenated):
-  the initial state in a form C++ reads without a parser.
+  the initial state in a form C++ reads without a parser; `input.txt`, the step's first input in the same
+  form ("tokens int64 B 1" or "features float32 B 1 C"), so the runner reads its inputs as the model takes them.
 
 Both programs find the artifact at `dirname(argv[0])/..` and their libraries through the rpath
 `$ORIGIN/../lib`, so the directory can be copied anywhere on the board.
@@ -24,20 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RnnxError
+from ..manifest import Value
 from ..runtime.artifact import INITIAL_STATE
 from ..targets import Target
 from . import tvm_runtime
 
 NATIVE = Path(__file__).parent / "native"
 PROGRAMS = {"rnnx-run": "runner.cc", "rnnx-rpc-server": "rpc_server.cc"}
-STATE_LAYOUT, STATE_BYTES = "state.txt", "initial_state.bin"
+STATE_LAYOUT, STATE_BYTES, INPUT_LAYOUT = "state.txt", "initial_state.bin", "input.txt"
 _CXXFLAGS = ["-std=c++17", "-O2", "-s", "-Wl,--no-as-needed", "-ltvm_runtime", "-ltvm_ffi", "-Wl,-rpath,$ORIGIN/../lib"]
 
 
-def add_vm_bundle(artifact_dir: Path, target: Target) -> list[str]:
+def add_vm_bundle(artifact_dir: Path, target: Target, step_input: Value) -> list[str]:
     """Add the bundle to the artifact directory being written (its initial_state.npz must be there; the
-    state's order is that file's, which is artifact.json's). Returns the paths it added, relative to the
-    directory, for artifact.json's "files"."""
+    state's order is that file's, which is artifact.json's); `step_input` is the step graph's first input.
+    Returns the paths it added, relative to the directory, for artifact.json's "files"."""
     artifact_dir = Path(artifact_dir)
     runtime = tvm_runtime.locate(target.arch)
     added = []
@@ -49,10 +51,16 @@ def add_vm_bundle(artifact_dir: Path, target: Target) -> list[str]:
     added += [f"bin/{program}" for program in PROGRAMS]
     with np.load(artifact_dir / INITIAL_STATE, allow_pickle=False) as initial:
         state = [(name, np.ascontiguousarray(initial[name])) for name in initial.files]
-    (artifact_dir / STATE_LAYOUT).write_text("".join(f"{name} {x.dtype} {' '.join(map(str, x.shape))}\n" for name, x in state))
+    (artifact_dir / STATE_LAYOUT).write_text("".join(_layout(name, x.dtype, x.shape) for name, x in state))
     (artifact_dir / STATE_BYTES).write_bytes(b"".join(x.astype(x.dtype.newbyteorder("<")).tobytes() for _, x in state))
-    added += [STATE_LAYOUT, STATE_BYTES]
+    (artifact_dir / INPUT_LAYOUT).write_text(_layout(step_input.name, step_input.dtype, step_input.shape))
+    added += [STATE_LAYOUT, STATE_BYTES, INPUT_LAYOUT]
     return added
+
+
+def _layout(name: str, dtype, shape) -> str:
+    """A line of state.txt or input.txt: "name dtype d0 d1 ..."."""
+    return f"{name} {dtype} {' '.join(map(str, shape))}\n"
 
 
 def _programs(target: Target, runtime: Path) -> Path:

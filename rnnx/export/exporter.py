@@ -7,13 +7,14 @@ import onnx
 from onnx import numpy_helper
 
 from .. import __version__
+from ..errors import RnnxError
 from ..fileio import atomic_directory, check_output
 from ..manifest import ExportManifest, Graph, OpUse, Source, StateSpec, hashes, write
 from ..models.checkpoint import is_checkpoint, read_checkpoint
 from ..ops import OPS
 from ..tokenizer import TOKENIZER_FILE, HuggingFaceTokenizer
 from .flavors import apply_flavor
-from .graphs import GRAPHS, export_graph, flat_state
+from .graphs import GRAPHS, export_graph, flat_state, model_signature
 from .manifest import describe_values
 from .onnx_ops import DOMAIN, VERSION, register_schemas
 from .source import load_model
@@ -35,7 +36,10 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
     model = load_model(source, seed)
     register_schemas()
     names, state, _ = flat_state(model, batch_size)
-    graphs = {kind: export_graph(model, kind, batch_size) for kind in GRAPHS}
+    sig = model_signature(model, batch_size)
+    if model_tokenizer is not None and sig.input != "tokens":
+        raise RnnxError(f"{source} takes {sig.input}, not tokens: it has no use for a tokenizer")
+    graphs = {kind: export_graph(model, kind, batch_size, sig) for kind in GRAPHS}
     used = sorted({n.op_type for n in graphs["prefill"].graph.node if n.domain == DOMAIN})
     owners = state_owners(graphs["step"], names)  # before a flavor renames the ops' nodes
     for kind, proto in graphs.items():
@@ -46,7 +50,7 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
         onnx.helper.set_model_props(proto, {"rnnx_version": __version__, "rnnx_graph": kind, "rnnx_flavor": flavor})
         onnx.checker.check_model(proto, full_check=True)
     if model_tokenizer is not None:
-        model_tokenizer.check_vocab(int(describe_values(graphs["prefill"].graph.output)[0].shape[-1]))
+        model_tokenizer.check_vocab(sig.output_size)
     with atomic_directory(out, ExportManifest.FILE) as tmp:
         for kind, proto in graphs.items():
             onnx.save_model(proto, tmp / f"{kind}.onnx", save_as_external_data=proto.ByteSize() >= _TWO_GB,
@@ -58,6 +62,7 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
         return write(tmp, ExportManifest(
             rnnx_version=__version__,
             model=Source(source, seed, _config(model)),
+            signature=sig,
             flavor=flavor,
             batch_size=batch_size,
             opset_import={o.domain or "ai.onnx": o.version for o in graphs["prefill"].opset_import},

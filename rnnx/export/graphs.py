@@ -1,5 +1,6 @@
-"""A model as the two graphs of DESIGN.md: `prefill` (tokens `(B, T)`, T dynamic, ops in their chunk form)
-and `step` (one token), each with every state tensor as an explicit input `past_*` and output `present_*`."""
+"""A model as the two graphs of DESIGN.md: `prefill` (tokens `(B, T)` or features `(B, T, C)`, T dynamic,
+ops in their chunk form) and `step` (one token or vector), each with every state tensor as an explicit input
+`past_*` and output `present_*`; the first input and output are named as the model's `Signature` says."""
 import contextlib
 import functools
 import io
@@ -13,6 +14,7 @@ from torch import nn
 from torch.utils import _pytree as pytree
 
 from ..errors import RnnxError
+from ..manifest import Signature
 from ..ops import OPS
 from .onnx_ops import DOMAIN, OPSET, function, translation
 from .source import model_files, user_error, user_frame
@@ -21,15 +23,15 @@ GRAPHS = {"prefill": "chunk", "step": "recurrent"}  # graph -> the form its ops 
 
 
 class StateIO(nn.Module):
-    """`forward(tokens, *past) -> (logits, *present)`: the model with its state flattened to tensors."""
+    """`forward(inputs, *past) -> (outputs, *present)`: the model with its state flattened to tensors."""
 
     def __init__(self, model: nn.Module, spec: pytree.TreeSpec, mode: str):
         super().__init__()
         self.model, self.spec, self.mode = model, spec, mode
 
-    def forward(self, tokens, *past):
-        logits, state = self.model(tokens, pytree.tree_unflatten(list(past), self.spec), mode=self.mode)
-        return (logits, *pytree.tree_leaves(state))
+    def forward(self, inputs, *past):
+        outputs, state = self.model(inputs, pytree.tree_unflatten(list(past), self.spec), mode=self.mode)
+        return (outputs, *pytree.tree_leaves(state))
 
 
 def flat_state(model: nn.Module, batch_size: int) -> tuple[list[str], list[torch.Tensor], pytree.TreeSpec]:
@@ -39,11 +41,28 @@ def flat_state(model: nn.Module, batch_size: int) -> tuple[list[str], list[torch
     return names, [t for _, t in leaves], spec
 
 
-def export_graph(model: nn.Module, kind: str, batch_size: int, example_length: int = 67) -> onnx.ModelProto:
+def model_signature(model: nn.Module, batch_size: int) -> Signature:
+    """The model's `signature` attribute; a model without one is a token model whose vocabulary is what one
+    step's output scores (its logits)."""
+    sig = getattr(model, "signature", None)
+    if sig is not None:
+        if not isinstance(sig, Signature) or sig.problems():
+            raise RnnxError(f"{type(model).__name__}.signature must be an rnnx.manifest.Signature"
+                            + (f": {sig.problems()[0]}" if isinstance(sig, Signature) else f", got {sig!r}"))
+        return sig
+    with torch.no_grad():
+        logits, _ = model(torch.zeros(batch_size, 1, dtype=torch.long), model.initial_state(batch_size),
+                          mode="recurrent")
+    return Signature("tokens", logits.shape[-1], "logits", logits.shape[-1])
+
+
+def export_graph(model: nn.Module, kind: str, batch_size: int, sig: Signature,
+                 example_length: int = 67) -> onnx.ModelProto:
     """Export the `prefill` or `step` graph of `model`, with the model-local functions of its rnnx ops."""
     names, state, spec = flat_state(model, batch_size)
     T = 1 if kind == "step" else example_length
-    args = (torch.zeros(batch_size, T, dtype=torch.long), *(s.clone() for s in state))  # distinct tensors
+    example = torch.zeros(sig.input_shape(batch_size, T), dtype=getattr(torch, sig.dtype))
+    args = (example, *(s.clone() for s in state))  # distinct tensors
     dynamic = ({1: torch.export.Dim("T", min=1, max=1 << 24)}, (None,) * len(state)) if kind == "prefill" else None
     table = {op.torch_op: translation(op) for op in OPS.values()}
     # What torch.export says is wrong with the model's code (data-dependent control flow, a dynamic length the
@@ -67,8 +86,8 @@ def export_graph(model: nn.Module, kind: str, batch_size: int, example_length: i
         # Whatever torch.onnx.export raises now is a bug, ours or the exporter's: it keeps its traceback.
         onnx_program = torch.onnx.export(
             program, dynamo=True, verbose=False, opset_version=OPSET, custom_translation_table=table,
-            input_names=["tokens", *(f"past_{n}" for n in names)],
-            output_names=["logits", *(f"present_{n}" for n in names)])
+            input_names=[sig.input, *(f"past_{n}" for n in names)],
+            output_names=[sig.output, *(f"present_{n}" for n in names)])
     proto = onnx_program.model_proto
     used = {n.op_type for n in proto.graph.node if n.domain == DOMAIN}
     proto.functions.extend(function(OPS[name], "sequence" if kind == "prefill" else "step") for name in sorted(used))

@@ -7,8 +7,9 @@ Public functions:
   export fixes, so that `rnnx compile` can refuse before the slow build;
 - `write_example(target, directory)`: main.c, board.h, startup, linker scripts and a Makefile;
 - `build_firmware(bundle, target, directory) -> elf`;
-- `run_bundle(bundle, target, tokens) -> (logits (n, vocab) float32, report)`: build, then run on the board;
-- `footprint(bundle, target, steps=16) -> dict`: code, weight, arena bytes and instructions per step.
+- `run_bundle(bundle, target, inputs) -> (outputs (n, N) float32, report)`: build, then run tokens `(n,)` or
+  features `(n, C)` on the board;
+- `footprint(bundle, target, signature, steps=16) -> dict`: code, weight, arena bytes and instructions per step.
 """
 import re
 import tempfile
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..manifest import Signature
+from ..runtime.checks import random_inputs
 from ..targets import Target
 from .build import build_firmware, microcontroller, write_example
 from .emulate import machine, run_firmware
@@ -31,23 +34,25 @@ def bundle_sizes(bundle: Path) -> dict[str, int]:
     return {k.lower(): int(v) for k, v in re.findall(r"^#define RNNX_(\w+) (\d+)$", text, re.MULTILINE)}
 
 
-def run_bundle(bundle: Path, target: Target, tokens, timeout: float | None = None) -> tuple[np.ndarray, dict]:
-    """Build the example firmware of the C bundle and run `tokens` `(n,)` through it on the target's emulated
-    board, one step each from the initial state: logits `(n, vocab)` float32 and a report (target, board,
-    steps, instructions per step and how they were counted, the ELF's sizes)."""
+def run_bundle(bundle: Path, target: Target, inputs, timeout: float | None = None) -> tuple[np.ndarray, dict]:
+    """Build the example firmware of the C bundle and run its model's inputs, tokens `(n,)` or features
+    `(n, C)`, through it on the target's emulated board, one step each from the initial state: the outputs
+    `(n, N)` float32 and a report (target, board, steps, instructions per step and how they were counted, the
+    ELF's sizes)."""
     target = microcontroller(target)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
         elf = build_firmware(bundle, target, Path(build))
-        logits, instructions = run_firmware(elf, target, tokens, bundle_sizes(bundle)["vocab"], timeout)
+        outputs, instructions = run_firmware(elf, target, inputs, bundle_sizes(bundle)["outputs"], timeout)
         sizes = elf_sizes(elf, target)
-    return logits, {"target": target.name, "board": machine(target), "steps": len(logits),
+    return outputs, {"target": target.name, "board": machine(target), "steps": len(outputs),
                     "instructions_per_step": _summary(instructions), "instructions_how": _how(target), **sizes}
 
 
-def footprint(bundle: Path, target: Target, steps: int = 16, seed: int = 0) -> dict:
-    """What the firmware of the C bundle takes, from the linked ELF: code, constants (weights + initial
-    state), arena, stack, flash and RAM in bytes, with the target's capacity; the bundle's own figures; and
-    the instructions per step over `steps` seeded tokens on the emulated board (None where there is none)."""
+def footprint(bundle: Path, target: Target, signature: Signature, steps: int = 16, seed: int = 0) -> dict:
+    """What the firmware of the C bundle (of a model with `signature`) takes, from the linked ELF: code,
+    constants (weights + initial state), arena, stack, flash and RAM in bytes, with the target's capacity; the
+    bundle's own figures; and the instructions per step over `steps` seeded inputs (`random_inputs`) on the
+    emulated board (None where there is none)."""
     target = microcontroller(target)
     declared = bundle_sizes(bundle)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-build-") as build:
@@ -55,8 +60,8 @@ def footprint(bundle: Path, target: Target, steps: int = 16, seed: int = 0) -> d
         sizes = elf_sizes(elf, target)
         instructions, how = None, f"not measured: {target.name} has no emulator here"
         if target.emulator:
-            tokens = np.random.default_rng(seed).integers(0, declared["vocab"], steps)
-            instructions = _summary(run_firmware(elf, target, tokens, declared["vocab"])[1])
+            inputs = random_inputs(signature, 1, steps, np.random.default_rng(seed))[0]
+            instructions = _summary(run_firmware(elf, target, inputs, declared["outputs"])[1])
             how = _how(target)
     return {"target": target.name, "capacity": {"ram": target.board.ram, "flash": target.board.flash}, **sizes,
             "weight_bytes": declared["weight_bytes"], "state_bytes": declared["state_bytes"],

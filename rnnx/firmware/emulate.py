@@ -1,5 +1,5 @@
-"""Run the example firmware on the target's emulated board (qemu-system-arm with semihosting): tokens in,
-logits and instruction counts out.
+"""Run the example firmware on the target's emulated board (qemu-system-arm with semihosting): tokens or
+feature vectors in, outputs (logits, scores or forecast) and instruction counts out.
 
 Instructions are counted with `-icount shift=0`, under which qemu's virtual clock advances exactly 1 ns per
 executed instruction; the firmware reads the SysTick timer (clocked from the board's virtual CPU clock)
@@ -18,6 +18,9 @@ from .build import microcontroller
 
 _EXIT = {2: "could not open its host files", 3: "could not write its host files", 4: "rnnx_model_init failed",
          5: "rnnx_model_step returned NULL: a token outside the vocabulary, or a kernel failed"}
+# the host file the firmware reads its inputs from (board/main.c), by numpy kind: int32 tokens, one per step,
+# or float32 features, a vector per step
+_INPUT_FILES = {"i": ("tokens.bin", "<i4"), "u": ("tokens.bin", "<i4"), "f": ("features.bin", "<f4")}
 _FAULTS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault", 7: "SecureFault"}
 
 
@@ -30,29 +33,33 @@ def emulator_command(target: Target | str, elf: Path) -> list[str]:
     return [*qemu, "-icount", "shift=0", kernel, str(elf)]
 
 
-def run_firmware(elf: Path, target: Target | str, tokens, vocab: int, timeout: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Run `tokens` (n,) through the firmware `elf`, one step each, from the model's initial state; returns
-    logits `(n, vocab)` float32 and the instructions of each step `(n,)` float64."""
+def run_firmware(elf: Path, target: Target | str, inputs, outputs: int,
+                 timeout: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Run `inputs`, tokens `(n,)` (integers) or features `(n, C)` (floats, as the firmware's model takes
+    them), through the firmware `elf`, one step each, from the model's initial state; returns the model's
+    outputs `(n, outputs)` float32 and the instructions of each step `(n,)` float64."""
     target = microcontroller(target)
     command = emulator_command(target, elf)
     require(command[0], emulator_install(target.emulator))
-    tokens = np.asarray(tokens, dtype=np.int32).reshape(-1)
+    inputs = np.asarray(inputs)
+    name, dtype = _INPUT_FILES[inputs.dtype.kind]
+    steps = len(inputs)
     with tempfile.TemporaryDirectory(prefix="rnnx-firmware-") as cwd:
-        tokens.tofile(Path(cwd) / "tokens.bin")
-        limit = timeout or 60 + 0.5 * len(tokens)
+        inputs.astype(dtype).tofile(Path(cwd) / name)
+        limit = timeout or 60 + 0.5 * steps
         try:
             done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:  # a limit the caller chose; past the default one, the firmware hangs
             raise (RnnxError if timeout else RuntimeError)(
-                f"the {target.name} firmware did not finish {len(tokens)} steps in {limit:.0f} s under {command[0]}") from None
+                f"the {target.name} firmware did not finish {steps} steps in {limit:.0f} s under {command[0]}") from None
         _check_exit(done, target)
-        logits = np.fromfile(Path(cwd) / "logits.bin", dtype=np.float32)
+        written = np.fromfile(Path(cwd) / "outputs.bin", dtype=np.float32)
         counts = np.fromfile(Path(cwd) / "counts.bin", dtype=np.uint32).astype(np.float64)
-    if logits.size != len(tokens) * vocab or counts.size != len(tokens) + 2:
-        raise RuntimeError(f"the {target.name} firmware wrote {logits.size} logits and {counts.size - 2} counts "
-                        f"for {len(tokens)} tokens of vocabulary {vocab}")
+    if written.size != steps * outputs or counts.size != steps + 2:
+        raise RuntimeError(f"the {target.name} firmware wrote {written.size} outputs and {counts.size - 2} counts "
+                           f"for {steps} steps of {outputs} outputs")
     (spin_ticks, spin_instructions), ticks = counts[:2], counts[2:]
-    return logits.reshape(len(tokens), vocab), ticks * (spin_instructions / spin_ticks)
+    return written.reshape(steps, outputs), ticks * (spin_instructions / spin_ticks)
 
 
 def _check_exit(done: subprocess.CompletedProcess, target: Target) -> None:
@@ -61,7 +68,7 @@ def _check_exit(done: subprocess.CompletedProcess, target: Target) -> None:
         return
     what = _EXIT.get(code) or (f"stopped with a {_FAULTS.get(code - 128, f'exception {code - 128}')}" if code > 128
                                else f"exited with code {code}: {(done.stderr or done.stdout).strip()[-200:]}")
-    # the tokens were checked and the firmware is rnnx's own: whatever stops it is a bug
+    # the inputs were checked and the firmware is rnnx's own: whatever stops it is a bug
     raise RuntimeError(f"the {target.name} firmware {what} (on {machine(target)})")
 
 

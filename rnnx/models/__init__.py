@@ -1,6 +1,6 @@
 """Reference model families built on rnnx's ops."""
 from .config import CONFIGS, ModelConfig, get_config
 from .generate import EagerModel, Generation, Steps
-from .lm import LanguageModel, build_model
+from .reference import ReferenceModel, build_model
 
-__all__ = ["CONFIGS", "ModelConfig", "get_config", "LanguageModel", "build_model", "Generation", "EagerModel", "Steps"]
+__all__ = ["CONFIGS", "ModelConfig", "get_config", "ReferenceModel", "build_model", "Generation", "EagerModel", "Steps"]

@@ -1,16 +1,19 @@
 """A Hugging Face checkpoint directory: `config.json`, `*.safetensors` (one file, or shards listed by
 `model.safetensors.index.json`) and optionally `tokenizer.json`. Read without running any of its code:
-no `auto_map`, no pickle (`.bin` weights are refused), only the JSON and safetensors parsers."""
+no `auto_map`, no pickle (`.bin` weights are refused), only the JSON and safetensors parsers. `save_checkpoint`
+writes one from a model rnnx built (what the examples train)."""
+import dataclasses
 import json
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import RnnxError
+from ..fileio import atomic_directory
 
 CONFIG, INDEX, TOKENIZER = "config.json", "model.safetensors.index.json", "tokenizer.json"
 
@@ -103,6 +106,32 @@ def load_weights(model: nn.Module, checkpoint: Checkpoint, prefix: str = "") -> 
                         f"{checkpoint.model_type}: a different architecture or configuration?)")
 
 
+def save_checkpoint(model: nn.Module, config, directory) -> Path:
+    """Write `model` (built by its family from `config`, the family's config dataclass) as a checkpoint directory,
+    atomically: `config.json` (the dataclass's fields and `model_type`) and `model.safetensors` under the source's
+    tensor names. The exact inverse of `load_weights`: a module with `parts` is split back into its source
+    tensors by the part sizes, a tied parameter is written once (under its first name). Returns `directory`."""
+    from safetensors.torch import save_file
+
+    from . import families  # noqa: F401  (each family registers itself)
+    from .family import FAMILIES
+
+    model_type = next((f.model_type for f in FAMILIES.values() if f.config is type(config)), None)
+    if model_type is None:
+        raise RnnxError(f"{type(config).__name__} is not the config of a family rnnx imports "
+                        f"({', '.join(sorted(FAMILIES))})")
+    tensors = {}
+    for name, param in model.named_parameters():  # a tied parameter comes once, under its first name
+        module = model.get_submodule(name.rpartition(".")[0])
+        sizes = [size for _, size in getattr(module, "parts", ())] or [param.shape[0]]
+        for source, t in zip(_source_names(model, name, ""), param.detach().split(sizes), strict=True):
+            tensors[source] = t.clone()  # safetensors refuses tensors that share storage, as split's views do
+    with atomic_directory(Path(directory), CONFIG) as tmp:
+        (tmp / CONFIG).write_text(json.dumps(dataclasses.asdict(config) | {"model_type": model_type}, indent=2) + "\n")
+        save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
+    return Path(directory)
+
+
 def _source_names(model: nn.Module, name: str, prefix: str) -> list[str]:
     """The source tensors a parameter is made of: its own name, or its fused module's parts'."""
     module_name, _, leaf = name.rpartition(".")
@@ -138,6 +167,8 @@ def read_config(cls, checkpoint: Checkpoint):
     values = {}
     for f in fields(cls):
         if f.name not in checkpoint.config:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise RnnxError(f"{checkpoint.directory / CONFIG}: field {f.name!r} is missing")
             continue
         value = checkpoint.config[f.name]
         if not _is_instance(value, f.type):
@@ -152,6 +183,8 @@ def _is_instance(value, annotation) -> bool:
         return any(_is_instance(value, a) for a in typing.get_args(annotation))
     if annotation is type(None):
         return value is None
+    if typing.get_origin(annotation) is list:
+        return isinstance(value, list) and all(_is_instance(v, typing.get_args(annotation)[0]) for v in value)
     if annotation is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is int:
@@ -162,6 +195,8 @@ def _is_instance(value, annotation) -> bool:
 def _type_name(annotation) -> str:
     if isinstance(annotation, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is list:
+        return f"a list of {_type_name(typing.get_args(annotation)[0]).removeprefix('a ').removeprefix('an ')}s"
     return {type(None): "null", int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
         annotation, getattr(annotation, "__name__", str(annotation)))
 

@@ -15,15 +15,16 @@ class Family:
     by `read_config`; its `__post_init__` refuses what rnnx does not import). model: `model(config)` builds the
     rnnx model, an `nn.Module` whose parameter names are the checkpoint's tensor names (see `load_weights`),
     with `initial_state(batch_size)` and `forward(tokens, state, mode)`. framework: the Python package that
-    defines model_type ("fla" or "transformers"), for parity against the source. source_state(cache, config):
+    defines model_type ("fla" or "transformers"), for parity against the source; None for rnnx's own models,
+    whose source is rnnx's PyTorch model itself. source_state(cache, config):
     that framework's cache after a forward, as the rnnx model's state (same structure and layout).
     source_options: keyword arguments of the framework's `from_pretrained` (fla's recurrent kernels on CPU)."""
 
     model_type: str
     config: type
     model: Callable[[Any], nn.Module]
-    framework: str
-    source_state: Callable[[Any, Any], list]
+    framework: str | None
+    source_state: Callable[[Any, Any], list] | None
     source_options: dict | None = None
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from ..errors import RnnxError
-from .lm import LanguageModel
+from .reference import ReferenceModel
 
 
 class Steps(Protocol):
@@ -23,7 +23,7 @@ class EagerModel:
     """A PyTorch model as `Steps`: its chunk form for the prompt, its recurrent form per token, the state
     kept between calls."""
 
-    def __init__(self, model: LanguageModel):
+    def __init__(self, model: ReferenceModel):
         self.model, self.state = model, None
 
     @torch.no_grad()

@@ -158,10 +158,27 @@ def register(op: OpDef) -> OpDef:
         like = args[op.inputs.index(op.output_like)]
         return (torch.empty_like(like),) + tuple(torch.empty_like(s) for s in args[len(op.inputs):n_in])
 
+    def setup_context(ctx, inputs, output):
+        ctx.save_for_backward(*inputs[:n_in])
+        ctx.attrs = inputs[n_in:]
+
+    def backward(ctx, *grads):
+        """Gradients by running the chosen form again under autograd (its ops are plain torch): training a
+        model on rnnx ops costs one more forward of each op, as activation checkpointing does."""
+        wanted = [need and t.is_floating_point() for need, t in zip(ctx.needs_input_grad, ctx.saved_tensors)]
+        args = [t.detach().requires_grad_(w) for t, w in zip(ctx.saved_tensors, wanted)]
+        with torch.enable_grad():
+            outputs = kernel(*args, *ctx.attrs)
+        pairs = [(o, g) for o, g in zip(outputs, grads) if g is not None and o.requires_grad]
+        found = iter(torch.autograd.grad([o for o, _ in pairs], [a for a, w in zip(args, wanted) if w],
+                                         [g for _, g in pairs], allow_unused=True) if pairs and any(wanted) else ())
+        return tuple(next(found) if w else None for w in wanted) + (None,) * len(attr_names)
+
     op.kernel = kernel
     _LIB.define(op.name + op.schema())
     _LIB.impl(op.name, kernel, "CompositeExplicitAutograd")
     torch.library.register_fake(op.qualified_name, fake, lib=_LIB)
+    torch.library.register_autograd(op.qualified_name, backward, setup_context=setup_context, lib=_LIB)
     op.torch_op = getattr(torch.ops.rnnx, op.name).default
     if len(op.state) > 1:
         op.state_type = NamedTuple(_camel(op.name) + "State", [(s.name, torch.Tensor) for s in op.state])

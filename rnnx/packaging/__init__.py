@@ -26,7 +26,7 @@ from ..export.manifest import read_manifest
 from ..fileio import atomic_directory, check_output
 from ..manifest import ArtifactManifest, ExportManifest, StaticInfo, TargetInfo, hashes, write
 from ..runtime.artifact import EXPORT_COPY, INITIAL_STATE, read_artifact
-from ..runtime.checks import check_tokens
+from ..runtime.checks import check_inputs
 from ..targets import Target, get_target
 
 
@@ -51,11 +51,11 @@ class Packager:
     def build(self, target: Target, export_dir: Path, export: ExportManifest, out: Path) -> Built:
         raise NotImplementedError
 
-    def run(self, artifact: Path, manifest: ArtifactManifest, target: Target, tokens: np.ndarray,
+    def run(self, artifact: Path, manifest: ArtifactManifest, target: Target, inputs: np.ndarray,
             prefill: int = 0) -> tuple[np.ndarray, dict]:
-        """Run the artifact's own program on `tokens` `(B, T)` (checked) from the initial state (prefill the
-        first `prefill`, step through the rest), under the target's emulator: logits `(T, vocab)` (batch 1) or
-        `(B, T, vocab)`, and its report."""
+        """Run the artifact's own program on `inputs` (checked: tokens `(B, T)` or features `(B, T, C)`) from
+        the initial state (prefill the first `prefill`, step through the rest), under the target's emulator:
+        the outputs `(T, N)` (batch 1) or `(B, T, N)`, and its report."""
         raise NotImplementedError
 
     def profile(self, artifact: Path, manifest: ArtifactManifest, target: Target, **options) -> dict:
@@ -100,20 +100,20 @@ def compile_export(export_dir: Path, target_name: str, out: Path) -> ArtifactMan
             files=hashes(tmp, listed), tokenizer=tokenizer))
 
 
-def run_program(artifact: Path, tokens, prefill: int = 0) -> tuple[np.ndarray, dict]:
+def run_program(artifact: Path, inputs, prefill: int = 0) -> tuple[np.ndarray, dict]:
     """Run the artifact's own program for its target here (under the target's emulator unless this machine
-    is of its architecture) on `tokens` `(T,)` (or `(B, T)`) from the initial state: a prefill of the first
-    `prefill` tokens where its packaging has one, then one step per token. Returns the logits after every
-    token, `(T, vocab)` (or `(B, T, vocab)`), and the program's report."""
+    is of its architecture) on `inputs` from the initial state: tokens `(T,)` (or `(B, T)`) or features
+    `(T, C)` (or `(B, T, C)`); a prefill of the first `prefill` steps where its packaging has one, then one
+    step each. Returns the outputs after every step, `(T, N)` (or `(B, T, N)`), and the program's report."""
     manifest = read_artifact(artifact)
     target = get_target(manifest.target.name)
     packager = packager_for(target)
-    tokens = check_tokens(tokens, manifest.vocab, manifest.batch_size, "tokens")
+    inputs = check_inputs(inputs, manifest.signature, manifest.batch_size)
     if prefill and not packager.runs_prefill:
         raise RnnxError(f"target {target.name} runs steps only (a static step, no prefill graph)")
-    if not 0 <= prefill <= tokens.shape[-1]:
-        raise RnnxError(f"prefill {prefill} is out of range [0, {tokens.shape[-1]}]: the number of tokens")
-    return packager.run(Path(artifact), manifest, target, tokens, prefill)
+    if not 0 <= prefill <= inputs.shape[1]:
+        raise RnnxError(f"prefill {prefill} is out of range [0, {inputs.shape[1]}]: the number of steps")
+    return packager.run(Path(artifact), manifest, target, inputs, prefill)
 
 
 def _plain(x):

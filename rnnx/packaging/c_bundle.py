@@ -28,12 +28,12 @@ class CBundle(Packager):
         files += [f"{FIRMWARE_DIR}/{f}" for f in firmware.write_example(target, out / FIRMWARE_DIR)]
         return Built(files, static=static)
 
-    def run(self, artifact, manifest, target, tokens, prefill=0):
+    def run(self, artifact, manifest, target, inputs, prefill=0):
         """The example firmware on the target's emulated board (qemu-system-arm, semihosting): report =
         target, board, steps, instructions per step and how they were counted, the ELF's sizes."""
         target.require_emulator()
-        return firmware.run_bundle(Path(artifact) / manifest.static.bundle, target, tokens)
+        return firmware.run_bundle(Path(artifact) / manifest.static.bundle, target, inputs[0])
 
     def profile(self, artifact, manifest, target, **options):
         """The firmware's footprint and instructions per step (`rnnx.firmware.footprint`)."""
-        return firmware.footprint(Path(artifact) / manifest.static.bundle, target)
+        return firmware.footprint(Path(artifact) / manifest.static.bundle, target, manifest.signature)

@@ -28,10 +28,10 @@ class StaticRunner(Packager):
         build_linux_runner(out / BUNDLE_DIR, target, out / RUNNER)
         return Built([*files, RUNNER], static=static)
 
-    def run(self, artifact, manifest, target, tokens, prefill=0):
-        """`bin/rnnx-run`, one step per token: report = steps, step_us_p50, step_us_p95, max_rss_kb (the
-        emulator's own included when emulated), vocab, arena_bytes."""
-        return run_runner(Path(artifact) / RUNNER, tokens, target.program_prefix())
+    def run(self, artifact, manifest, target, inputs, prefill=0):
+        """`bin/rnnx-run`, one step per token or feature vector: report = steps, step_us_p50, step_us_p95,
+        max_rss_kb (the emulator's own included when emulated), outputs (their size), arena_bytes."""
+        return run_runner(Path(artifact) / RUNNER, inputs[0], target.program_prefix())
 
     def profile(self, artifact, manifest, target, **options):
         raise RnnxError(f"an artifact for {target.name} is profiled on the board: {RUNNER} there prints its step "

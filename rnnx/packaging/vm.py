@@ -8,7 +8,6 @@ objects per graph and the one command that links each.
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import onnx
 import tvm
 from tvm import relax
@@ -43,21 +42,21 @@ class VmLibrary(Packager):
             executable.export_library(str(out / libraries[kind]),
                                       **({"fcompile": cc.cross_compiler(compiler)} if compiler else {}))
         # cross-compiled for a board: the native runner, RPC server and TVM runtime beside the libraries
-        bundle = add_vm_bundle(out, target) if target.toolchain and self.native_bundle else []
+        bundle = (add_vm_bundle(out, target, export.graphs["step"].inputs[0])
+                  if target.toolchain and self.native_bundle else [])
         return Built([*libraries.values(), *bundle], libraries=libraries)
 
-    def run(self, artifact, manifest, target, tokens, prefill=0):
+    def run(self, artifact, manifest, target, inputs, prefill=0):
         """The bundle's `bin/rnnx-run` (natively on the target's own architecture, else under its emulator):
-        report = steps, step_us_p50, step_us_p95, prefill_tokens, prefill_tokens_per_s, max_rss_kb (under
-        qemu-user, the emulator's memory)."""
+        report = steps, step_us_p50, step_us_p95, prefill_tokens (the steps prefilled), prefill_tokens_per_s,
+        max_rss_kb (under qemu-user, the emulator's memory)."""
         runner = Path(artifact) / RUNNER
         if RUNNER not in manifest.files:
             raise RnnxError(f"{artifact} has no native bundle ({RUNNER}): compile it for a board target")
-        batch = manifest.batch_size
-        batched = np.asarray(tokens, dtype="<i8").reshape(batch, -1)
-        flat, report = run_program(runner, batched, target.program_prefix(), ["--prefill", str(prefill)])
-        logits = flat.reshape(batched.shape[1], batch, -1).transpose(1, 0, 2)
-        return (logits[0] if batch == 1 else logits), report
+        batch, length = inputs.shape[:2]
+        flat, report = run_program(runner, inputs, target.program_prefix(), ["--prefill", str(prefill)])
+        outputs = flat.reshape(length, batch, manifest.signature.output_size).transpose(1, 0, 2)
+        return (outputs[0] if batch == 1 else outputs), report
 
     def profile(self, artifact, manifest, target, *, rpc=None, tracker=None, key=None, timeout=30.0, **options):
         """On a board over TVM RPC when `rpc` or `tracker` is given, else with a Session on this machine."""

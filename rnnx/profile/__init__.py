@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..manifest import Signature
 from ..runtime import Session
+from ..runtime.checks import random_inputs
 from .report import build_report
 
 WARMUP = 100          # steps before timing: the first calls allocate the VM's pooled buffers
@@ -22,6 +24,13 @@ def status_kb(field: str = "VmRSS") -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
+
+
+def step_inputs(sig: Signature, batch: int, steps: int, rng: np.random.Generator) -> list:
+    """Seeded inputs of `steps` steps, each as `Session.step` takes it: a plain int for one sequence of
+    tokens (its fast path), else `(B,)` tokens or `(B, C)` features."""
+    x = random_inputs(sig, batch, steps, rng)
+    return [int(v) for v in x[0]] if sig.input == "tokens" and batch == 1 else list(x.swapaxes(0, 1))
 
 
 def this_machine() -> str:
@@ -38,24 +47,24 @@ def profile_artifact(path: Path, *, tokens: int = 1000, prefill_lengths=(1024,),
     warm-up, during the stream (every few tokens) and after it, and the process's peak."""
     session = Session(path, threads=threads)
     rng = np.random.default_rng(seed)
-    stream = rng.integers(0, 256, tokens + WARMUP)
-    for t in stream[:WARMUP]:
-        session.step(int(t))
+    stream = step_inputs(session.signature, session.batch_size, tokens + WARMUP, rng)
+    for x in stream[:WARMUP]:
+        session.step(x)
     # written now, so that their pages are resident before the first reading
     latencies, every = np.ones(tokens), -(-tokens // MEMORY_SAMPLES)
     rss = np.ones(-(-tokens // every) + 1, np.int64)  # a reading every `every` tokens, and one after the stream
     rss_start = status_kb()
-    for i, t in enumerate(stream[WARMUP:]):
+    for i, x in enumerate(stream[WARMUP:]):
         if i % every == 0:  # read between timed steps, never inside one
             rss[i // every] = status_kb()
         start = time.perf_counter()
-        session.step(int(t))
+        session.step(x)
         latencies[i] = time.perf_counter() - start
     rss[-1] = rss_end = status_kb()
     prefill = {}
     for length in prefill_lengths:
         session.reset()
-        x = rng.integers(0, 256, (session.batch_size, length))
+        x = random_inputs(session.signature, session.batch_size, length, rng)
         session.prefill(x[:, :8])  # warm-up
         session.reset()
         start = time.perf_counter()

@@ -17,10 +17,10 @@ from tvm.rpc import base
 
 from ..errors import RnnxError
 from ..runtime.artifact import read_artifact
-from ..runtime.checks import check_step_tokens, check_tokens
+from ..runtime.checks import check_inputs, check_step_input, random_inputs
 from ..runtime.session import VmSession
 from ..targets import get_target
-from . import MEMORY_SAMPLES, WARMUP
+from . import MEMORY_SAMPLES, WARMUP, step_inputs
 from .report import build_report
 
 MEMORY_FUNCTION = "rnnx.board.memory"  # () -> JSON {"VmRSS": kB, "VmHWM": kB} of the process serving the session
@@ -132,34 +132,37 @@ class RemoteSession(VmSession):
         super().__init__(artifact, remote.cpu(), load)
         self._workspace = {kind: workspace for kind, (_, workspace) in self._main.items()}
 
-    def stream(self, token: int, count: int) -> np.ndarray:
-        """Step `count + 1` times on `token` (time_evaluator's first call is its warm-up, untimed); returns
-        the seconds of the last `count` steps, in order, `(count,)`, as the board measured them."""
-        self._token.copyfrom(check_step_tokens(token, self.vocab, self.batch_size)[:, None])
-        timer = self._vm["step"].time_evaluator("main", self.device, number=1, repeat=count)
-        return np.array(timer(self._token, *self._state, *self._workspace["step"]).results)
+    def _set_input(self, value) -> None:
+        self._input.copyfrom(check_step_input(value, self.signature, self.batch_size)[:, None])
 
-    def step(self, token: int) -> np.ndarray:
-        """One step on `token`; returns its logits `(B, vocab)`, fetched from the board."""
+    def stream(self, value, count: int) -> np.ndarray:
+        """Step `count + 1` times on one input (time_evaluator's first call is its warm-up, untimed); returns
+        the seconds of the last `count` steps, in order, `(count,)`, as the board measured them."""
+        self._set_input(value)
+        timer = self._vm["step"].time_evaluator("main", self.device, number=1, repeat=count)
+        return np.array(timer(self._input, *self._state, *self._workspace["step"]).results)
+
+    def step(self, value) -> np.ndarray:
+        """One step on a token or feature vector; returns its outputs `(B, output_size)`, fetched from the board."""
         # `main` returns a tuple, which comes back over RPC as an object that cannot be indexed; the stateful
         # interface hands out the outputs one by one, but set_input copies its arguments, so the new state is
         # copied back. (VirtualMachine.get_outputs would do, but leaves a reference cycle that holds the
         # session, and so the board, until the garbage collector runs.)
         vm = self._vm["step"]
-        self._token.copyfrom(check_step_tokens(token, self.vocab, self.batch_size)[:, None])
-        vm.set_input("main", self._token, *self._state, *self._workspace["step"])
+        self._set_input(value)
+        vm.set_input("main", self._input, *self._state, *self._workspace["step"])
         vm.invoke_stateful("main")
         logits, *state = (vm["get_output"]("main", i) for i in range(vm["get_output_arity"]("main")))
         for buffer, value in zip(self._state, state, strict=True):
             buffer.copyfrom(value)
         return logits.numpy()[:, 0]
 
-    def prefill_seconds(self, tokens: np.ndarray) -> float:
-        """Seconds of one prefill of `tokens` `(B, T)` on the board, run after an untimed one from the state
-        that one leaves; changes the state."""
-        tokens = check_tokens(tokens, self.vocab, self.batch_size)
+    def prefill_seconds(self, inputs: np.ndarray) -> float:
+        """Seconds of one prefill of `inputs` (`(B, T)` tokens or `(B, T, C)` features) on the board, run after
+        an untimed one from the state that one leaves; changes the state."""
+        inputs = check_inputs(inputs, self.signature, self.batch_size)
         timer = self._vm["prefill"].time_evaluator("main", self.device, number=1, repeat=1)
-        return timer(tvm.runtime.tensor(tokens, self.device), *self._state, *self._workspace["prefill"]).results[0]
+        return timer(tvm.runtime.tensor(inputs, self.device), *self._state, *self._workspace["prefill"]).results[0]
 
     def memory(self) -> dict[str, int]:
         """{"VmRSS": kB, "VmHWM": kB} of the board's process serving this session."""
@@ -186,13 +189,14 @@ def profile_remote(artifact: Path, rpc: str | None = None, tracker: str | None =
     remote, where = connect(rpc, tracker, key, timeout)
     session = RemoteSession(artifact, remote, where, threads)
     rng = np.random.default_rng(seed)
-    session.stream(int(rng.integers(256)), WARMUP - 1)
+    blocks = iter(step_inputs(session.signature, session.batch_size, tokens + 1, rng))
+    session.stream(next(blocks), WARMUP - 1)
     rss_start = session.memory()["VmRSS"]
     block = -(-tokens // MEMORY_SAMPLES)
     position, positions, latencies, memory_tokens, rss = WARMUP, [], [], [WARMUP], [rss_start]
     while len(latencies) < tokens:
         count = min(block, tokens - len(latencies))
-        latencies += list(session.stream(int(rng.integers(256)), count))
+        latencies += list(session.stream(next(blocks), count))
         positions += range(position + 1, position + 1 + count)
         position += count + 1
         memory_tokens.append(position)
@@ -200,7 +204,8 @@ def profile_remote(artifact: Path, rpc: str | None = None, tracker: str | None =
     prefill = {}
     for length in prefill_lengths:
         session.reset()
-        prefill[length] = length / session.prefill_seconds(rng.integers(0, 256, (session.batch_size, length)))
+        prefill[length] = length / session.prefill_seconds(random_inputs(session.signature, session.batch_size,
+                                                                          length, rng))
     board = session.memory()
     memory = {"state_bytes": session.state_bytes, "scratch_bytes": None,
               "rss_after_warmup_kb": rss_start, "rss_after_stream_kb": rss[-1], "peak_rss_kb": board["VmHWM"]}

@@ -24,7 +24,7 @@ from ..errors import RnnxError
 from ..fileio import atomic_file
 from ..targets import check_runnable_here
 from .artifact import WORKSPACE_SUFFIX, load_initial_state, read_artifact, read_state_file
-from .checks import check_step_tokens, check_threads, check_tokens
+from .checks import check_inputs, check_step_input, check_threads
 
 _ASKED = os.environ.get("TVM_NUM_THREADS")  # the user's choice, before set_threads rewrites the variable
 
@@ -58,7 +58,7 @@ def _address(x: np.ndarray) -> int:
 
 
 class VmSession:
-    """An artifact's VMs, state and token buffers on `device`, its libraries loaded by `load_module(path)`."""
+    """An artifact's VMs, state and input buffers on `device`, its libraries loaded by `load_module(path)`."""
 
     def __init__(self, artifact: Path, device, load_module):
         self.path = Path(artifact)
@@ -67,12 +67,13 @@ class VmSession:
             raise RnnxError(f"{self.path} holds no VM libraries (packaging {self.manifest.packaging}): run it with "
                             "its own program, e.g. `rnnx verify --emulate`")
         self.device = device
-        self.vocab, self.batch_size = self.manifest.vocab, self.manifest.batch_size
+        self.signature, self.batch_size = self.manifest.signature, self.manifest.batch_size
         self._vm = {kind: VirtualMachine(load_module(lib), device) for kind, lib in self.manifest.libraries.items()}
         self._main = {kind: vm_entry(vm) for kind, vm in self._vm.items()}
         self._initial = load_initial_state(self.path, self.manifest)
         self._state = [tvm.runtime.tensor(x.copy(), device) for x in self._initial]
-        self._token = tvm.runtime.tensor(np.zeros((self.batch_size, 1), np.int64), device)
+        sig = self.signature  # the step's input buffer: (B, 1) tokens or (B, 1, C) features
+        self._input = tvm.runtime.tensor(np.zeros(sig.input_shape(self.batch_size, 1), sig.dtype), device)
 
     @property
     def state_bytes(self) -> int:
@@ -111,18 +112,20 @@ class VmSession:
 
 
 class Session(VmSession):
-    """An artifact on this machine: `prefill(tokens)`, `step(token)`, `reset()`, the state and its files."""
+    """An artifact on this machine: `prefill(inputs)`, `step(input)`, `reset()`, the state and its files.
+    The inputs are tokens or feature vectors, as the artifact's `signature` says."""
 
     def __init__(self, artifact: Path, threads: int | None = None):
         manifest = read_artifact(artifact, check_files=False)  # refuse another machine's code before hashing it
         check_runnable_here(manifest.target.name, manifest.target.arch, manifest.target.cpu_flags)
         self.threads = set_threads(threads)
         super().__init__(artifact, tvm.cpu(), lambda lib: tvm.runtime.load_module(str(Path(artifact) / lib)))
-        self._token_in = np.from_dlpack(self._token)  # a numpy view: writing it sets the step's input
+        self._input_view = np.from_dlpack(self._input)  # a numpy view: writing it sets the step's input
         main, workspace = self._main["step"]
         # the step's arguments never change (the state is updated in place), so they are bound once
-        self._step = functools.partial(main, self._token, *self._state, *workspace)
-        self._step_logits = None  # a view of the step's logits, once seen to live in its workspace
+        self._step = functools.partial(main, self._input, *self._state, *workspace)
+        self._step_out = None  # a view of the step's output, once seen to live in its workspace
+        self._fast_token = self.signature.input == "tokens" and self.batch_size == 1
 
     @property
     def workspace_bytes(self) -> int:
@@ -136,24 +139,26 @@ class Session(VmSession):
     def _workspace_views(self) -> list[np.ndarray]:
         return [np.from_dlpack(t) for _, workspace in self._main.values() for w in workspace for t in w]
 
-    def prefill(self, tokens) -> np.ndarray:
-        """Run `tokens` `(B, T)` (or `(T,)`) through the chunked prefill from the current state; returns
-        logits `(B, T, vocab)` and leaves the state after the last token, ready for `step`."""
-        tokens = check_tokens(tokens, self.vocab, self.batch_size)
+    def prefill(self, inputs) -> np.ndarray:
+        """Run `inputs` (tokens `(B, T)` or features `(B, T, C)`; without B for batch 1) through the chunked
+        prefill from the current state; returns the outputs `(B, T, output_size)` (logits, scores or forecast)
+        and leaves the state after the last step, ready for `step`."""
+        inputs = check_inputs(inputs, self.signature, self.batch_size)
         main, workspace = self._main["prefill"]
-        # the kernels update the state in place: the outputs after the logits are self._state's buffers
-        return np.from_dlpack(main(tvm.runtime.tensor(tokens), *self._state, *workspace)[0]).copy()
+        # the kernels update the state in place: the outputs after the first are self._state's buffers
+        return np.from_dlpack(main(tvm.runtime.tensor(inputs), *self._state, *workspace)[0]).copy()
 
-    def step(self, token) -> np.ndarray:
-        """One token per sequence (an int or `(B,)`); returns logits `(B, vocab)`."""
-        if type(token) is int and self.batch_size == 1 and 0 <= token < self.vocab:
-            self._token_in[0, 0] = token  # the common case, without building an array to check
+    def step(self, value) -> np.ndarray:
+        """One step per sequence: a token (an int, or `(B,)`) or a feature vector (`(C,)`, or `(B, C)`); returns
+        the outputs `(B, output_size)`."""
+        if self._fast_token and type(value) is int and 0 <= value < self.signature.input_size:
+            self._input_view[0, 0] = value  # the common case, without building an array to check
         else:
-            self._token_in[:, 0] = check_step_tokens(token, self.vocab, self.batch_size)
-        if self._step_logits is not None:
+            self._input_view[:, 0] = check_step_input(value, self.signature, self.batch_size)
+        if self._step_out is not None:
             self._step()
-            return self._step_logits[:, 0].copy()
-        logits = np.from_dlpack(self._step()[0])
-        if _address(logits) in {_address(view) for view in self._workspace_views()}:
-            self._step_logits = logits  # the same buffer at every step, overwritten: hand out copies
-        return logits[:, 0].copy()
+            return self._step_out[:, 0].copy()
+        out = np.from_dlpack(self._step()[0])
+        if _address(out) in {_address(view) for view in self._workspace_views()}:
+            self._step_out = out  # the same buffer at every step, overwritten: hand out copies
+        return out[:, 0].copy()

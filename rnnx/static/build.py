@@ -30,7 +30,7 @@ def compile_bundle(target: Target, export_dir: Path, export: ExportManifest, ini
     if params != [s.past for s in export.state]:  # the compiler keeps the graph's inputs in order
         raise RuntimeError(f"the step module's state parameters {params} do not match the export's state")
     (Path(out) / BUNDLE_DIR).mkdir()
-    sizes = emit_static_bundle(module, target, initial_state, Path(out) / BUNDLE_DIR)
+    sizes = emit_static_bundle(module, export.signature, target, initial_state, Path(out) / BUNDLE_DIR)
     return sizes | {"files": [f"{BUNDLE_DIR}/{f}" for f in sizes["files"]]}
 
 
@@ -63,9 +63,10 @@ def _run(command: list[str], doing: str) -> None:
         raise RnnxError(f"{doing} failed: {done.stderr.strip()[-2000:]}")
 
 
-def run_runner(runner: Path, tokens, emulator: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
-    """Run `runner` (an `rnnx-run`) on `tokens` (int sequence), under `emulator` (an argv prefix) if given.
-    Returns the logits `(len(tokens), vocab)` float32 and its report (steps, step_us_p50, step_us_p95,
-    max_rss_kb — the emulator's own included when emulated —, vocab, arena_bytes)."""
-    logits, report = run_program(runner, np.asarray(tokens).reshape(-1), emulator)
-    return logits.reshape(report["steps"], report["vocab"]), report
+def run_runner(runner: Path, inputs, emulator: tuple[str, ...] = ()) -> tuple[np.ndarray, dict]:
+    """Run `runner` (an `rnnx-run`) on the inputs of its model, tokens `(T,)` (integers) or features `(T, C)`
+    (floats), under `emulator` (an argv prefix) if given. Returns the outputs `(T, N)` float32 and its report
+    (steps, step_us_p50, step_us_p95, max_rss_kb — the emulator's own included when emulated —, outputs: N,
+    arena_bytes)."""
+    outputs, report = run_program(runner, inputs, emulator)
+    return outputs.reshape(report["steps"], report["outputs"]), report

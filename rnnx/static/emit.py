@@ -1,6 +1,7 @@
 """Write the C bundle of a finalized step module (see the package docstring for what it holds)."""
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import tvm
 from ..errors import RnnxError
 from ..targets import Target, require
 from .kernels import build_kernels, kernel_module, scratch_bytes
+from ..manifest import Signature
 from .plan import ALIGN, StepPlan, Tensor, plan_step
 
 RUNTIME_SOURCES = Path(__file__).parent / "runtime"
@@ -24,22 +26,24 @@ def static_tvm_target(target: Target) -> tvm.target.Target:
     return tvm.target.Target(target.resolved() | {"num-cores": 1})
 
 
-def emit_static_bundle(step_module: tvm.IRModule, target: Target, initial_state: list[np.ndarray], out: Path) -> dict:
+def emit_static_bundle(step_module: tvm.IRModule, signature: Signature, target: Target,
+                       initial_state: list[np.ndarray], out: Path) -> dict:
     """Write the C bundle of `step_module` (the step graph after `rnnx.compiler.pipeline.pipeline` for
-    `static_tvm_target(target)`; `initial_state` in the order of its state parameters) into the existing
-    directory `out`. Returns the sizes fixed at compile time, in bytes: arena (the one RAM buffer), weights,
-    constants (weights + initial state, read-only), state (its region of the arena, each tensor aligned to
-    64 bytes), kernel scratch pool (inside the arena), kernel code; and the bundle's files."""
+    `static_tvm_target(target)`, of a model with `signature`; `initial_state` in the order of its state
+    parameters) into the existing directory `out`. Returns the sizes fixed at compile time, in bytes: arena
+    (the one RAM buffer), weights, constants (weights + initial state, read-only), state (its region of the
+    arena, each tensor aligned to 64 bytes), kernel scratch pool (inside the arena), kernel code; and the
+    bundle's files."""
     out = Path(out)
-    plan = plan_step(step_module, initial_state)
+    plan = plan_step(step_module, signature, initial_state)
     kernels = kernel_module(step_module)
     tvm_target = static_tvm_target(target)
     plan.pool_bytes = scratch_bytes(kernels, tvm_target)
     build_kernels(kernels, tvm_target, out / KERNELS)
     if b"TVMBackendParallelLaunch" in (out / KERNELS).read_bytes():
         raise RnnxError(f"the kernels for {target.name} use threads, which the static runtime does not have")
-    (out / HEADER).write_text(_header(plan))
-    (out / MODEL).write_text(_model(plan))
+    (out / HEADER).write_text(_header(plan, signature))
+    (out / MODEL).write_text(_model(plan, signature))
     _write_constants(plan, out / CONSTANTS)
     (out / CONSTANTS_ASM).write_text(_constants_asm(plan))
     for name in SHIM:
@@ -50,13 +54,43 @@ def emit_static_bundle(step_module: tvm.IRModule, target: Target, initial_state:
             "files": sorted(p.name for p in out.iterdir())}
 
 
-def _header(plan: StepPlan) -> str:
-    vocab = plan.logits.shape[-1]
-    sizes = [("ALIGN", ALIGN), ("VOCAB", vocab), ("ARENA_BYTES", plan.arena_bytes),
-             ("WEIGHT_BYTES", plan.weight_bytes), ("CONST_BYTES", plan.const_bytes),
+@dataclass(frozen=True)
+class _StepInput:
+    """How a kind of input (`Signature.input`) reaches the step: its C parameter, the #define of its size, what
+    the header says of it, and the lines that put it into the arena (a token is held to the embedding table it
+    indexes; features are trusted, as the header says)."""
+    parameter: str
+    size: str
+    takes: str
+    doc: str
+    copy: tuple[str, ...]
+
+
+_STEP_INPUTS = {
+    "tokens": _StepInput(
+        "int64_t token", "INPUT_TOKENS", "a token per step (of RNNX_INPUT_TOKENS, the vocabulary)",
+        """/* Run one token; returns its {output} (RNNX_OUTPUTS floats inside the arena, overwritten by the next
+   step), or NULL for a token outside [0, RNNX_INPUT_TOKENS) (the state is then unchanged) or if a kernel
+   failed. */""",
+        ("  if (token < 0 || token >= RNNX_INPUT_TOKENS) return NULL;  /* it would read outside the embedding table */",
+         "  memcpy(rnnx_arena + RNNX_INPUT_OFFSET, &token, sizeof token);")),
+    "features": _StepInput(
+        "const float *features", "INPUT_FEATURES", "a vector of RNNX_INPUT_FEATURES floats per step",
+        """/* Run one feature vector (RNNX_INPUT_FEATURES floats, copied in); returns its {output} (RNNX_OUTPUTS
+   floats inside the arena, overwritten by the next step), or NULL if a kernel failed. The features are not
+   checked: the caller gives finite values (a NaN or an infinity would stay in the recurrent state for good;
+   rnnx's Python side refuses them before a step runs). */""",
+        ("  memcpy(rnnx_arena + RNNX_INPUT_OFFSET, features, RNNX_INPUT_BYTES);",)),
+}
+
+
+def _header(plan: StepPlan, sig: Signature) -> str:
+    step_input = _STEP_INPUTS[sig.input]
+    sizes = [("ALIGN", ALIGN), (step_input.size, sig.input_size), ("OUTPUTS", plan.outputs.shape[-1]),
+             ("ARENA_BYTES", plan.arena_bytes), ("WEIGHT_BYTES", plan.weight_bytes), ("CONST_BYTES", plan.const_bytes),
              ("STATE_BYTES", plan.state_bytes), ("INITIAL_STATE_OFFSET", plan.initial_state_offset),
-             ("NUM_STATE", len(plan.state)), ("TOKEN_OFFSET", plan.token.offset),
-             ("LOGITS_OFFSET", plan.logits.offset), ("LOGITS_BYTES", plan.logits.nbytes),
+             ("NUM_STATE", len(plan.state)), ("INPUT_OFFSET", plan.input.offset), ("INPUT_BYTES", plan.input.nbytes),
+             ("OUTPUT_OFFSET", plan.outputs.offset), ("OUTPUT_BYTES", plan.outputs.nbytes),
              ("POOL_TOP_OFFSET", plan.pool_top_offset), ("POOL_OFFSET", plan.pool_offset),
              ("POOL_BYTES", plan.pool_bytes)]
     sizes += [(f"STATE_{i}_{k}", v) for i, t in enumerate(plan.state) for k, v in (("OFFSET", t.offset), ("BYTES", t.nbytes))]
@@ -64,8 +98,9 @@ def _header(plan: StepPlan) -> str:
     defines = "\n".join(f"#define RNNX_{k} {v}" for k, v in sizes)
     return f"""\
 /* The recurrent step of an rnnx model as C, generated by rnnx; do not edit.
-   All of the model's RAM is rnnx_arena (RNNX_ARENA_BYTES): the state, the token, the intermediates and
-   the kernels' scratch, at the offsets below. The weights and the initial state are rnnx_constants, in
+   It takes {step_input.takes} and gives {sig.output} (RNNX_OUTPUTS floats).
+   All of the model's RAM is rnnx_arena (RNNX_ARENA_BYTES): the state, the step's input, the intermediates
+   and the kernels' scratch, at the offsets below. The weights and the initial state are rnnx_constants, in
    read-only memory. Not reentrant: one model per program. */
 #ifndef RNNX_MODEL_H
 #define RNNX_MODEL_H
@@ -76,20 +111,19 @@ def _header(plan: StepPlan) -> str:
 extern uint8_t rnnx_arena[RNNX_ARENA_BYTES];
 extern const uint8_t rnnx_constants[RNNX_CONST_BYTES];
 
-/* Ready the model: the state before any token. Returns 0. */
+/* Ready the model: the state before any step. Returns 0. */
 int rnnx_model_init(void);
-/* Back to the state before any token. */
+/* Back to the state before any step. */
 void rnnx_model_reset(void);
-/* Run one token; returns its logits (RNNX_VOCAB floats inside the arena, overwritten by the next step),
-   or NULL for a token outside [0, RNNX_VOCAB) (the state is then unchanged) or if a kernel failed. */
-const float *rnnx_model_step(int64_t token);
+{step_input.doc.format(output=sig.output)}
+const float *rnnx_model_step({step_input.parameter});
 /* State tensor i (0 <= i < RNNX_NUM_STATE) in the arena, RNNX_STATE_<i>_BYTES long; NULL for another i. */
 void *rnnx_model_state(int i);
 #endif
 """
 
 
-def _model(plan: StepPlan) -> str:
+def _model(plan: StepPlan, sig: Signature) -> str:
     tensors = {}  # Tensor -> its C name
     shapes = {}   # shape -> its C name
 
@@ -108,6 +142,7 @@ def _model(plan: StepPlan) -> str:
             for i, (_, call) in enumerate(plan.calls)]
     steps = [f"  {{__tvm_ffi_{kernel}, args_{i}, {len(call)}}}," for i, (kernel, call) in enumerate(plan.calls)]
     kernels = sorted({kernel for kernel, _ in plan.calls})
+    step_input = _STEP_INPUTS[sig.input]
     lines = [
         "/* The step: the compiled kernels called in order on static tensors (generated by rnnx; do not edit). */",
         "#include <stddef.h>", "#include <string.h>", '#include "rnnx_ffi.h"', '#include "rnnx_model.h"', "",
@@ -139,15 +174,14 @@ def _model(plan: StepPlan) -> str:
         "  return 0;",
         "}",
         "",
-        "const float *rnnx_model_step(int64_t token) {",
+        f"const float *rnnx_model_step({step_input.parameter}) {{",
         "  TVMFFIAny result;",
-        "  if (token < 0 || token >= RNNX_VOCAB) return NULL;  /* it would read outside the embedding table */",
-        "  memcpy(rnnx_arena + RNNX_TOKEN_OFFSET, &token, sizeof token);",
+        *step_input.copy,
         "  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {",
         "    result.type_index = kTVMFFINone;",
         "    if (steps[i].kernel(NULL, steps[i].args, steps[i].num_args, &result) != 0) return NULL;",
         "  }",
-        "  return (const float *)(rnnx_arena + RNNX_LOGITS_OFFSET);",
+        "  return (const float *)(rnnx_arena + RNNX_OUTPUT_OFFSET);",
         "}",
         "",
         "void *rnnx_model_state(int i) {",

@@ -1,8 +1,8 @@
 """The step's memory plan: every tensor the compiled step touches, placed at compile time in one of two
-blobs, the arena (RAM: state, token, intermediates, kernel scratch) or the constants (read-only: weights,
-then the initial state), and the kernel calls in order.
+blobs, the arena (RAM: state, the step's input, intermediates, kernel scratch) or the constants (read-only:
+weights, then the initial state), and the kernel calls in order.
 
-It reads the finalized step module (after `rnnx.compiler.pipeline`): `main(tokens, *state, workspace)` is a
+It reads the finalized step module (after `rnnx.compiler.pipeline`): `main(input, *state, workspace)` is a
 list of kernel calls whose arguments are its parameters, constants and workspace views, and
 `main_workspace()` lays the views out in a few storages. Shape checks are dropped (every shape is static).
 """
@@ -13,6 +13,7 @@ import tvm
 from tvm import relax
 
 from ..errors import RnnxError
+from ..manifest import Signature
 from ..runtime.artifact import WORKSPACE_SUFFIX
 
 ALIGN = 64  # TVM's kAllocAlignment: the kernels may assume it of every buffer
@@ -41,11 +42,12 @@ class Tensor:
 
 @dataclass
 class StepPlan:
-    """Offsets in bytes. Arena: [state | token, pool top | storages | kernel scratch pool]; constants:
-    [weights | initial state laid out as in the arena's state region, so reset is one copy]."""
+    """Offsets in bytes. Arena: [state | input, pool top | storages | kernel scratch pool]; constants:
+    [weights | initial state laid out as in the arena's state region, so reset is one copy]. `input`: the
+    step's, a token `(1, 1)` int64 or a feature vector `(1, 1, C)` float32; `outputs`: `(1, 1, N)` float32."""
     state: list[Tensor]
-    token: Tensor
-    logits: Tensor
+    input: Tensor
+    outputs: Tensor
     storages: list[tuple[int, int]]                        # (offset, bytes) of each workspace storage
     calls: list[tuple[str, list[Tensor | int]]]            # kernel name, arguments (a tensor or an int64 scalar)
     constants: list[tuple[int, np.ndarray]] = field(default_factory=list)  # (offset, value) in the constants
@@ -68,17 +70,19 @@ class StepPlan:
         return self.initial_state_offset + self.state_bytes
 
 
-def plan_step(mod: tvm.IRModule, initial_state: list[np.ndarray]) -> StepPlan:
-    """Place every tensor of the step `mod` (its `main` takes `tokens (1, 1)`, the state in manifest order and
-    the workspace). The kernel scratch pool is sized later (`StepPlan.pool_bytes`), once the kernels are
-    lowered."""
+def plan_step(mod: tvm.IRModule, signature: Signature, initial_state: list[np.ndarray]) -> StepPlan:
+    """Place every tensor of the step `mod` (its `main` takes the signature's input for batch 1, one step: a
+    token `(1, 1)` or a feature vector `(1, 1, C)`; the state in manifest order and the workspace). The kernel
+    scratch pool is sized later (`StepPlan.pool_bytes`), once the kernels are lowered."""
     if "main" + WORKSPACE_SUFFIX not in [gv.name_hint for gv in mod.get_global_vars()]:
         raise RnnxError("the step graph has a dynamic shape: the static runtime needs every shape fixed")
     main = mod["main"]
-    token_param, *state_params, workspace_param = main.params
-    if [int(d) for d in token_param.ty.shape] != [1, 1] or len(state_params) != len(initial_state):
-        raise RnnxError("the static runtime runs batch 1, one token per step: the step graph takes "
-                        f"tokens {list(token_param.ty.shape)} and {len(state_params)} state tensors")
+    input_param, *state_params, workspace_param = main.params
+    taken = ([int(d) for d in input_param.ty.shape], str(input_param.ty.dtype))
+    if taken != (signature.input_shape(1, 1), signature.dtype) or len(state_params) != len(initial_state):
+        raise RnnxError(f"the static runtime runs batch 1, one step at a time, on {signature.input} "
+                        f"{signature.dtype}{signature.input_shape(1, 1)} and {len(initial_state)} state tensors: "
+                        f"the step graph takes {taken[1]}{taken[0]} and {len(state_params)} state tensors")
 
     offset, env = 0, {}
     state = []
@@ -90,8 +94,8 @@ def plan_step(mod: tvm.IRModule, initial_state: list[np.ndarray]) -> StepPlan:
         env[param] = state[-1]
         offset = aligned(offset + state[-1].nbytes)
     state_bytes = offset
-    token = env[token_param] = Tensor("arena", offset, (1, 1), "int64")
-    pool_top = offset + 8  # the scratch pool's stack pointer (a uint64) shares the token's slot
+    step_input = env[input_param] = Tensor("arena", offset, tuple(taken[0]), taken[1])
+    pool_top = offset + -(-step_input.nbytes // 8) * 8  # the scratch pool's stack pointer (a uint64) follows it
     offset = aligned(pool_top + 8)
     views, storages, offset = _workspace(mod["main" + WORKSPACE_SUFFIX], offset)
 
@@ -128,10 +132,10 @@ def plan_step(mod: tvm.IRModule, initial_state: list[np.ndarray]) -> StepPlan:
                                                      and value.op.global_symbol in _CHECKS)):
             raise RnnxError(f"the static runtime cannot run this binding of the step: {binding.var} = {value}")
 
-    logits, *state_out = argument(main.body.body)
+    outputs, *state_out = argument(main.body.body)
     if state_out != state:  # the kernels update the state in place; anything else would need a copy per step
         raise RnnxError("the step graph does not update its state in place: the static runtime needs it to")
-    plan = StepPlan(state, token, logits, storages, calls, weight_bytes=const_end, state_bytes=state_bytes,
+    plan = StepPlan(state, step_input, outputs, storages, calls, weight_bytes=const_end, state_bytes=state_bytes,
                     pool_top_offset=pool_top, pool_offset=offset)
     plan.constants = [(t.offset, v) for t, v in constants.values()]
     plan.constants += [(plan.initial_state_offset + t.offset, v) for t, v in zip(state, initial_state)]

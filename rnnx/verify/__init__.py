@@ -1,5 +1,6 @@
 """`rnnx verify`: parity of an export, or of a compiled artifact, against PyTorch (and onnxruntime), with the
-stated tolerances; an imported checkpoint's also against the checkpoint in its own framework."""
+stated tolerances; an imported checkpoint's also against the checkpoint in its own framework; with data, the
+task metric of the export or artifact next to PyTorch's (`quality`)."""
 import contextlib
 from pathlib import Path
 from typing import Callable
@@ -9,13 +10,27 @@ from ..export.manifest import read_manifest
 from ..manifest import ArtifactManifest
 from ..runtime.artifact import EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
-from .emulated import verify_emulated
+from .emulated import EmulatedRunner, verify_emulated
+from .quality import Quality, task_quality
 from .runners import ArtifactRunner, OnnxRunner, TorchRunner
 from .source import source_runner
 
 
 def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
     return OnnxRunner(directory, manifest, "reference" if manifest.flavor == "standard" else "onnxruntime")
+
+
+def _runners(path: Path):
+    """(the export's manifest, the backend under test, its references): an artifact's compiled code against
+    PyTorch and its export's graphs, or an export's graphs against PyTorch."""
+    if (path / ArtifactManifest.FILE).is_file():
+        artifact = read_artifact(path)
+        manifest = read_manifest(path / EXPORT_COPY)
+        if manifest != artifact.export:
+            raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
+        return manifest, ArtifactRunner(path), [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
+    manifest = read_manifest(path)
+    return manifest, _onnx_runner(path, manifest), [TorchRunner(manifest)]
 
 
 def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000, seed: int = 0,
@@ -25,16 +40,7 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
     the export's graphs); returns the backend's name and the checks. An export of a checkpoint is checked
     first against the checkpoint run by its own framework (the long stream too), when that is installed;
     when it is not, `on_note` is told so."""
-    path = Path(path)
-    if (path / ArtifactManifest.FILE).is_file():
-        artifact = read_artifact(path)
-        manifest = read_manifest(path / EXPORT_COPY)
-        if manifest != artifact.export:
-            raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
-        backend, references = ArtifactRunner(path), [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
-    else:
-        manifest = read_manifest(path)
-        backend, references = _onnx_runner(path, manifest), [TorchRunner(manifest)]
+    manifest, backend, references = _runners(Path(path))
     checks = []
     with contextlib.ExitStack() as stack:
         source = source_runner(manifest, on_note)
@@ -42,11 +48,25 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
             stack.callback(source.close)
             references.insert(0, source)
         for i, reference in enumerate(references):  # the long stream against the first reference only
-            checks += run_checks(backend, reference, vocab=manifest.vocab, batch_size=manifest.batch_size,
+            checks += run_checks(backend, reference, signature=manifest.signature, batch_size=manifest.batch_size,
                                  prompt=prompt, steps=steps, stream=stream if i == 0 else 0, seed=seed)
     return backend.name, checks
 
 
+def quality(path: Path, data: Path, *, emulate: bool = False, window: int = 1024) -> Quality:
+    """The task metric on `data` (see `rnnx.verify.quality`) of an export's graphs or an artifact's compiled
+    code (with `emulate`, its own program under the target's emulator), next to PyTorch's."""
+    from ..tokenizer import load_tokenizer
+
+    path = Path(path)
+    manifest, backend, references = _runners(path)
+    if emulate:
+        backend = EmulatedRunner(path)
+    tokenizer = load_tokenizer(path, manifest) if manifest.signature.input == "tokens" else None
+    return task_quality(data, manifest, backend, references[0], tokenizer,
+                        window=0 if emulate else window)
+
+
 verify_export = verify
 
-__all__ = ["verify", "verify_export", "verify_emulated", "Check"]
+__all__ = ["verify", "verify_export", "verify_emulated", "quality", "Check", "Quality"]

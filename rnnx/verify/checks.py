@@ -1,7 +1,8 @@
-"""Parity checks between a backend and a reference backend, on seeded tokens.
+"""Parity checks between a backend and a reference backend, on seeded inputs (tokens, or standard-normal
+feature vectors).
 
-- prefill: logits and final state of one prefill.
-- steps: N single-token steps from the initial state, state fed back.
+- prefill: outputs and final state of one prefill.
+- steps: N single steps from the initial state, state fed back.
 - prefill + steps vs longer prefill: a prefill handing its state to steps equals one prefill of it all.
 - stream: a long stream of steps, state fed back, against the reference's prefill of the same tokens (drift).
 """
@@ -10,7 +11,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ..manifest import Signature
 from ..numerics import Tolerance, compare
+from ..runtime.checks import random_inputs
 
 
 @dataclass
@@ -26,7 +29,7 @@ class Check:
 
 
 def check_outputs(name: str, actual, expected) -> Check:
-    """Compare logits and every state tensor; report the worst of them."""
+    """Compare the outputs and every state tensor; report the worst of them."""
     results = [compare(torch.from_numpy(np.asarray(a)), torch.from_numpy(np.asarray(e)))
                for a, e in zip(actual, expected, strict=True)]
     return Check(name, max(r.max_abs for r in results), max(r.max_rel for r in results), results[0].tolerance,
@@ -41,11 +44,11 @@ def _steps(runner, tokens, state=None):
     return np.concatenate(logits, 1), state
 
 
-def run_checks(backend, reference, *, vocab: int, batch_size: int, prompt: int, steps: int, stream: int,
-               seed: int = 0) -> list[Check]:
+def run_checks(backend, reference, *, signature: Signature, batch_size: int, prompt: int, steps: int,
+               stream: int, seed: int = 0) -> list[Check]:
     """The checks above for `backend` against `reference` (runners as in `rnnx.verify.runners`)."""
     gen = np.random.default_rng(seed)
-    tokens = gen.integers(0, vocab, (batch_size, prompt + steps), dtype=np.int64)
+    tokens = random_inputs(signature, batch_size, prompt + steps, gen)
     head, tail = tokens[:, :prompt], tokens[:, prompt:]
     prefill, prefill_state = backend.prefill(head)
     ref_logits, ref_state = reference.prefill(head)
@@ -58,7 +61,7 @@ def run_checks(backend, reference, *, vocab: int, batch_size: int, prompt: int, 
     checks.append(check_outputs(f"prefill {prompt} + {steps} steps vs prefill {prompt + steps}",
                          [continued, *state], [whole[:, prompt:], *whole_state]))
     if stream:
-        long = gen.integers(0, vocab, (batch_size, stream), dtype=np.int64)
+        long = random_inputs(signature, batch_size, stream, gen)
         streamed, state = _steps(backend, long)
         ref_logits, ref_state = reference.prefill(long)
         checks.append(check_outputs(f"stream {stream} vs {reference.name} prefill", [streamed, *state],

@@ -13,6 +13,7 @@ import numpy as np
 from ..export.manifest import read_manifest
 from ..packaging import packager_for, run_program
 from ..runtime.artifact import EXPORT_COPY, read_artifact
+from ..runtime.checks import random_inputs
 from ..targets import get_target
 from .checks import Check, check_outputs
 from .runners import TorchRunner
@@ -28,7 +29,7 @@ def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int
     target = get_target(manifest.target.name)
     emulator = " ".join(target.require_emulator()[:1])
     export = read_manifest(Path(path) / EXPORT_COPY)
-    tokens = np.random.default_rng(seed).integers(0, export.vocab, prompt + steps, dtype=np.int64)
+    tokens = random_inputs(export.signature, 1, prompt + steps, np.random.default_rng(seed))[0]
     expected = {"PyTorch": TorchRunner(export).prefill(tokens[None])[0][0]}
     source = source_runner(export, on_note)
     if source is not None:
@@ -42,3 +43,21 @@ def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int
         checks += [check_outputs(f"{name} under {emulator} vs {reference}", [logits], [logits_of])
                    for reference, logits_of in expected.items()]
     return f"rnnx on {target.name}, emulated", checks
+
+
+class EmulatedRunner:
+    """The artifact's own program under its target's emulator, behind the runner interface of
+    `rnnx.verify.runners`, from the initial state only: every call is one run of the program (a prefill where
+    its packaging has one, else steps)."""
+
+    def __init__(self, path: Path):
+        manifest = read_artifact(Path(path), check_files=False)
+        target = get_target(manifest.target.name)
+        self.path, self.runs_prefill = Path(path), packager_for(target).runs_prefill
+        self.name = f"rnnx on {target.name}, emulated"
+
+    def prefill(self, inputs, state=None):
+        if state is not None:
+            raise ValueError("an emulated program runs from the initial state only")
+        outputs, _ = run_program(self.path, inputs, inputs.shape[1] if self.runs_prefill else 0)
+        return outputs[None] if outputs.ndim == 2 else outputs, None

@@ -1,7 +1,8 @@
 """Backends that run a model one way or another, behind one interface, so parity checks compare any two.
 
-A runner works on numpy arrays: `prefill(tokens (B, T) int64, state) -> (logits (B, T, V), state)` and
-`step(tokens (B, 1) int64, state) -> (logits (B, 1, V), state)`, with `state` the list of state tensors in
+A runner works on numpy arrays: `prefill(inputs, state) -> (outputs (B, T, N), state)` and
+`step(inputs, state) -> (outputs (B, 1, N), state)`, the inputs int64 tokens `(B, T)` / `(B, 1)` or float32
+features `(B, T, C)` / `(B, 1, C)` as the manifest's signature says, with `state` the list of state tensors in
 manifest order (None for the initial state).
 """
 from pathlib import Path
@@ -45,7 +46,7 @@ class OnnxRunner:
 
     def __init__(self, directory: Path, manifest: ExportManifest, engine: str):
         self.name = {"onnxruntime": "onnxruntime", "reference": "ONNX reference evaluator"}[engine]
-        self.past = [s.past for s in manifest.state]
+        self.past, self.input = [s.past for s in manifest.state], manifest.signature.input
         self.sessions = {kind: self._load(Path(directory) / g.file, engine) for kind, g in manifest.graphs.items()}
         self.initial = self._initializers(Path(directory) / manifest.graphs["prefill"].file)
 
@@ -69,9 +70,9 @@ class OnnxRunner:
         return [inits[n] for n in self.past]
 
     def _run(self, kind, tokens, state):
-        feeds = {"tokens": tokens, **dict(zip(self.past, state or self.initial))}
-        logits, *state = self.sessions[kind].run(None, feeds)
-        return logits, state
+        feeds = {self.input: tokens, **dict(zip(self.past, state or self.initial))}
+        outputs, *state = self.sessions[kind].run(None, feeds)
+        return outputs, state
 
     def prefill(self, tokens, state=None):
         return self._run("prefill", tokens, state)

@@ -105,7 +105,10 @@ def source_runner(manifest: ExportManifest, on_note) -> SourceRunner | None:
     directory = Path(manifest.model.source)
     if not is_checkpoint(directory):
         return None
-    missing = missing_framework(family_of(read_checkpoint(directory)))
+    family = family_of(read_checkpoint(directory))
+    if family.framework is None:  # rnnx's own model: TorchRunner runs its source
+        return None
+    missing = missing_framework(family)
     if missing:
         on_note(f"not checked against the checkpoint's own framework ({missing}): against rnnx's PyTorch model only")
         return None

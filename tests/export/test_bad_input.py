@@ -58,7 +58,7 @@ def test_model_torch_export_cannot_trace_is_named_with_its_line(tmp_path):
             return model
     '''))
     assert_user_error(rnnx("export", f"{tmp_path / 'branchy.py'}:make", "-o", tmp_path / "x"),
-                      f"cannot trace LanguageModel with torch.export at {tmp_path / 'branchy.py'}:7: ",
+                      f"cannot trace ReferenceModel with torch.export at {tmp_path / 'branchy.py'}:7: ",
                       "data-dependent")
 
 
@@ -156,4 +156,4 @@ def test_model_forward_that_raises_is_named_with_its_line_and_a_bug_of_ours_is_n
             return model
     '''))
     assert_user_error(rnnx("export", f"{tmp_path / 'typo.py'}:make", "-o", tmp_path / "x"),
-                      f"tracing LanguageModel with torch.export raised TypeError at {tmp_path / 'typo.py'}:7: ")
+                      f"tracing ReferenceModel with torch.export raised TypeError at {tmp_path / 'typo.py'}:7: ")

@@ -18,7 +18,7 @@ from rnnx.targets import get_target
 def test_arena_declared_by_bundle_and_compile_is_the_arena_the_firmware_links(micro_artifact):
     artifact = micro_artifact("cortex-m4f")
     manifest = read_artifact(artifact)
-    report = footprint(artifact / manifest.static.bundle, get_target("cortex-m4f"), steps=4)
+    report = footprint(artifact / manifest.static.bundle, get_target("cortex-m4f"), manifest.signature, steps=4)
     assert report["arena_bytes"] == report["declared_arena_bytes"] == manifest.static.arena_bytes
     assert report["state_bytes"] <= report["arena_bytes"] and report["const_bytes"] >= report["weight_bytes"]
     assert report["ram_bytes"] <= report["capacity"]["ram"] and report["flash_bytes"] <= report["capacity"]["flash"]

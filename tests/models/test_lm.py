@@ -1,10 +1,12 @@
 """Reference models: stepping token by token equals `forward`, and a seed fixes the weights."""
+import numpy as np
 import pytest
 import torch
 
 from rnnx.errors import RnnxError
 from rnnx.models import EagerModel, Generation, build_model, get_config
 from rnnx.numerics import compare
+from rnnx.runtime.checks import random_inputs
 
 from ..configs import TESTED_CONFIGS
 
@@ -12,7 +14,8 @@ from ..configs import TESTED_CONFIGS
 @pytest.mark.parametrize("name", TESTED_CONFIGS)
 def test_stepping_token_by_token_matches_forward(name):
     model = build_model(name)
-    tokens = torch.randint(0, 256, (2, 70))  # spans two 64-token chunks and, for ref-tiny-swa, the window
+    # spans two 64-token chunks and, for ref-tiny-swa, the window; tokens or float vectors as the model takes
+    tokens = torch.from_numpy(random_inputs(model.signature, 2, 70, np.random.default_rng(0)))
     with torch.no_grad():
         logits, final = model(tokens)
         state, stepped = model.initial_state(2), []

@@ -31,7 +31,7 @@ def test_compiled_graphs_return_the_state_buffers_they_were_given(artifact):
     """The session reads the new state from the buffers it passed in: the graphs must write them in place."""
     session = Session(artifact)
     state = [_address(t) for t in session._state]
-    for kind, tokens in (("step", session._token), ("prefill", tvm.runtime.tensor(np.arange(70)[None]))):
+    for kind, tokens in (("step", session._input), ("prefill", tvm.runtime.tensor(np.arange(70)[None]))):
         main, workspace = session._main[kind]
         _, *present = main(tokens, *session._state, *workspace)
         assert [_address(t) for t in present] == state, kind

@@ -7,6 +7,7 @@ import pytest
 from rnnx.compiler.importer import import_onnx
 from rnnx.compiler.pipeline import pipeline
 from rnnx.errors import RnnxError
+from rnnx.export import read_manifest
 from rnnx.static import build_linux_runner, emit_static_bundle, run_runner
 from rnnx.static.emit import static_tvm_target
 
@@ -25,7 +26,7 @@ def test_missing_emulator_and_empty_tokens_are_named(static_builds):
     out, sizes = static_builds("ref-tiny", "riscv64")
     with pytest.raises(RnnxError, match="qemu-nowhere not found; to install it: apt-get install qemu-user"):
         run_runner(out / sizes["runner"], [1, 2], ("qemu-nowhere",))
-    with pytest.raises(RnnxError, match="cannot read its tokens"):
+    with pytest.raises(RnnxError, match="cannot read its inputs"):
         run_runner(out / sizes["runner"], [], static_target("riscv64").emulator)
 
 
@@ -34,7 +35,7 @@ def test_graph_with_dynamic_shapes_is_refused(exports, tmp_path):
     with target:
         prefill = pipeline(target)(import_onnx(onnx.load(exports("ref-tiny") / "prefill.onnx")))
     with pytest.raises(RnnxError, match="dynamic shape"):
-        emit_static_bundle(prefill, HOST_STATIC, [], tmp_path)
+        emit_static_bundle(prefill, read_manifest(exports("ref-tiny")).signature, HOST_STATIC, [], tmp_path)
 
 
 def test_step_refuses_a_token_outside_the_vocabulary_instead_of_reading_past_the_table(static_builds):

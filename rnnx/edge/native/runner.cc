@@ -1,16 +1,18 @@
-// rnnx-run: stream tokens through a compiled artifact on a board, with TVM's C++ runtime and no Python.
+// rnnx-run: stream a model's inputs (tokens or feature vectors) through a compiled artifact on a board, with
+// TVM's C++ runtime and no Python.
 //
-//   bin/rnnx-run TOKENS LOGITS [--prefill N] [--threads N]
+//   bin/rnnx-run INPUTS OUTPUTS [--prefill N] [--threads N]
 //
 // The artifact is this program's directory's parent (the bundle layout: bin/, lib/, step.so, ...).
-// TOKENS: int64 little-endian, batch-major (B, T). The first N tokens go through prefill.so in one call,
-// the rest through step.so one at a time; the step's arguments are (token (B, 1) int64, *state, workspace),
+// input.txt: the step's first input, "name dtype B 1 [C]": int64 tokens (B, 1) or float32 features (B, 1, C).
+// INPUTS: that dtype, little-endian, batch-major (B, T) or (B, T, C). The first N steps go through prefill.so
+// in one call, the rest through step.so one at a time; the step's arguments are (input, *state, workspace),
 // with the workspace from `main_workspace()` when the step has one, and the kernels update the state in
-// place. LOGITS: float32 (T, B, vocab), the logits after each token, written as they come so that memory
-// does not grow with T.
+// place. OUTPUTS: float32 (T, B, N), the logits (or scores, or forecast) after each step, written as they
+// come so that memory does not grow with T.
 // state.txt: one line per state tensor, "name dtype d0 d1 ...", in artifact.json's order, whose raw bytes
 // are concatenated in initial_state.bin. Prints one JSON line: steps, step latency p50/p95 (µs), prefill
-// tokens/s (0 without prefill), the process's peak resident memory (kB, VmHWM).
+// steps and steps/s (0 without prefill), the process's peak resident memory (kB, VmHWM).
 #include <dlpack/dlpack.h>
 #include <tvm/ffi/container/array.h>
 #include <tvm/ffi/container/tensor.h>
@@ -24,7 +26,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <numeric>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -76,14 +80,28 @@ struct Graph {
     if (auto make = vm->GetFunction("main_workspace")) workspace.push_back((*make)());
   }
 
-  // main(tokens, *state, *workspace): the state tensors are updated in place; returns the logits.
-  Tensor operator()(const Tensor& tokens, const std::vector<Tensor>& state) {
-    args.assign(1, tokens);
+  // main(input, *state, *workspace): the state tensors are updated in place; returns the outputs.
+  Tensor operator()(const Tensor& input, const std::vector<Tensor>& state) {
+    args.assign(1, input);
     for (const Tensor& s : state) args.emplace_back(s);
     for (const ffi::Any& w : workspace) args.emplace_back(w);
     ffi::Any result;
     main.CallPacked(args.data(), static_cast<int32_t>(args.size()), &result);
     return result.cast<ffi::Array<ffi::Any>>()[0].cast<Tensor>();
+  }
+};
+
+// A line of state.txt or input.txt, "name dtype d0 d1 ...": a tensor's dtype and shape.
+struct Layout {
+  DLDataType dtype;
+  std::vector<int64_t> shape;
+
+  explicit Layout(const std::string& line) {
+    std::istringstream fields(line);
+    std::string name, type;
+    fields >> name >> type;
+    dtype = ffi::StringToDLDataType(type);
+    shape.assign(std::istream_iterator<int64_t>(fields), {});
   }
 };
 
@@ -94,11 +112,8 @@ std::vector<Tensor> InitialState(const std::string& dir) {
   std::vector<Tensor> state;
   size_t offset = 0;
   while (std::getline(layout, line)) {
-    std::istringstream fields(line);
-    std::string name, dtype;
-    fields >> name >> dtype;
-    std::vector<int64_t> shape{std::istream_iterator<int64_t>(fields), {}};
-    Tensor t = Empty(shape, ffi::StringToDLDataType(dtype));
+    Layout tensor(line);
+    Tensor t = Empty(tensor.shape, tensor.dtype);
     if (offset + Bytes(t) > bytes.size()) throw std::runtime_error("initial_state.bin is shorter than state.txt says");
     std::memcpy(t.data_ptr(), bytes.data() + offset, Bytes(t));
     offset += Bytes(t);
@@ -108,22 +123,48 @@ std::vector<Tensor> InitialState(const std::string& dir) {
   return state;
 }
 
-// (B, T) tokens, columns [begin, end), as a (B, end - begin) int64 tensor.
-Tensor Columns(const std::vector<int64_t>& tokens, int64_t batch, int64_t begin, int64_t end) {
-  int64_t length = static_cast<int64_t>(tokens.size()) / batch;
-  Tensor t = Empty({batch, end - begin}, DLDataType{kDLInt, 64, 1});
-  auto* out = static_cast<int64_t*>(t.data_ptr());
-  for (int64_t b = 0; b < batch; ++b) std::copy(&tokens[b * length + begin], &tokens[b * length + end], out + b * (end - begin));
-  return t;
-}
+// The program's inputs, (B, T, ...) of the step input's dtype: a token or a feature vector per step.
+struct Inputs {
+  Layout step;         // (B, 1, ...): what one step takes
+  std::string bytes;   // batch-major, as read
+  int64_t batch, row;  // row: the bytes of one sequence's step
+  int64_t length;      // T
 
-// Logits (B, n, vocab) written as n rows of (B, vocab): the file is (T, B, vocab) whatever the graph.
-void WriteLogits(std::FILE* out, const Tensor& logits) {
-  int64_t batch = logits.size(0), n = logits.size(1), vocab = logits.size(2);
-  const DLTensor* view = logits.GetDLTensorPtr();  // a workspace view may start inside its storage
+  Inputs(const std::string& dir, const std::string& path)
+      : step(ReadFile(dir + "/input.txt")), bytes(ReadFile(path)), batch(step.shape.at(0)) {
+    row = step.dtype.bits / 8 *
+          std::accumulate(step.shape.begin() + 2, step.shape.end(), int64_t{1}, std::multiplies<>());
+    length = static_cast<int64_t>(bytes.size()) / (batch * row);
+    if (length * batch * row != static_cast<int64_t>(bytes.size()))
+      throw std::runtime_error(path + " is not " + std::string(ffi::DLDataTypeToString(step.dtype)) + " (" +
+                               std::to_string(batch) + ", T" +
+                               (step.shape.size() > 2 ? ", " + std::to_string(step.shape[2]) : "") + ")");
+  }
+
+  // Steps [begin, end) of every sequence, as a (B, end - begin, ...) tensor.
+  Tensor Steps(int64_t begin, int64_t end) const {
+    std::vector<int64_t> shape = step.shape;
+    shape[1] = end - begin;
+    Tensor t = Empty(shape, step.dtype);
+    Copy(t, begin, end);
+    return t;
+  }
+
+  // Steps [begin, end) into `t`, a tensor of (B, end - begin, ...).
+  void Copy(const Tensor& t, int64_t begin, int64_t end) const {
+    auto* out = static_cast<char*>(t.data_ptr());
+    for (int64_t b = 0; b < batch; ++b)
+      std::memcpy(out + b * (end - begin) * row, bytes.data() + (b * length + begin) * row, (end - begin) * row);
+  }
+};
+
+// Outputs (B, n, N) written as n rows of (B, N): the file is (T, B, N) whatever the graph.
+void WriteOutputs(std::FILE* out, const Tensor& outputs) {
+  int64_t batch = outputs.size(0), n = outputs.size(1), width = outputs.size(2);
+  const DLTensor* view = outputs.GetDLTensorPtr();  // a workspace view may start inside its storage
   const auto* data = reinterpret_cast<const float*>(static_cast<const char*>(view->data) + view->byte_offset);
   for (int64_t i = 0; i < n; ++i)
-    for (int64_t b = 0; b < batch; ++b) std::fwrite(data + (b * n + i) * vocab, sizeof(float), vocab, out);
+    for (int64_t b = 0; b < batch; ++b) std::fwrite(data + (b * n + i) * width, sizeof(float), width, out);
 }
 
 double Percentile(std::vector<double> v, double q) {  // numpy's default (linear) interpolation
@@ -150,7 +191,7 @@ int Run(int argc, char** argv) {
     else if (a.rfind("--", 0) == 0) throw std::runtime_error("unknown option " + a);
     else positional.push_back(a);
   }
-  if (positional.size() != 2) throw std::runtime_error("usage: rnnx-run TOKENS LOGITS [--prefill N] [--threads N]");
+  if (positional.size() != 2) throw std::runtime_error("usage: rnnx-run INPUTS OUTPUTS [--prefill N] [--threads N]");
   std::string self = argv[0], dir = self.substr(0, self.find_last_of('/') + 1) + "..";
   if (threads > 0) {
     // TVM sizes its pool once, from this variable, and can later use fewer workers but not more
@@ -159,46 +200,40 @@ int Run(int argc, char** argv) {
   }
 
   std::vector<Tensor> state = InitialState(dir);
-  int64_t batch = state[0].size(0);  // every state tensor is (B, ...)
-  std::string raw = ReadFile(positional[0]);
-  std::vector<int64_t> tokens(raw.size() / sizeof(int64_t));
-  std::copy(raw.data(), raw.data() + tokens.size() * sizeof(int64_t), reinterpret_cast<char*>(tokens.data()));
-  int64_t length = static_cast<int64_t>(tokens.size()) / batch;
-  if (length * batch * static_cast<int64_t>(sizeof(int64_t)) != static_cast<int64_t>(raw.size()))
-    throw std::runtime_error(positional[0] + " is not int64 (" + std::to_string(batch) + ", T)");
-  if (prefill < 0 || prefill > length) throw std::runtime_error("--prefill must be between 0 and the token count");
+  const Inputs inputs(dir, positional[0]);
+  int64_t length = inputs.length;
+  if (prefill < 0 || prefill > length) throw std::runtime_error("--prefill must be between 0 and the number of steps");
   std::FILE* out = std::fopen(positional[1].c_str(), "wb");
   if (!out) throw std::runtime_error("cannot write " + positional[1]);
 
-  double prefill_tokens_per_s = 0;
+  double prefill_steps_per_s = 0;
   if (prefill > 0) {
     Graph graph(dir + "/prefill.so");
-    graph(Columns(tokens, batch, 0, std::min<int64_t>(prefill, 8)), state);  // warm-up: first calls set up pools
+    graph(inputs.Steps(0, std::min<int64_t>(prefill, 8)), state);  // warm-up: first calls set up pools
     state = InitialState(dir);
     double start = Seconds();
-    Tensor logits = graph(Columns(tokens, batch, 0, prefill), state);
-    prefill_tokens_per_s = prefill / (Seconds() - start);
-    WriteLogits(out, logits);
+    Tensor outputs = graph(inputs.Steps(0, prefill), state);
+    prefill_steps_per_s = prefill / (Seconds() - start);
+    WriteOutputs(out, outputs);
   }
 
   Graph step(dir + "/step.so");
-  Tensor token = Empty({batch, 1}, DLDataType{kDLInt, 64, 1});
-  auto* token_in = static_cast<int64_t*>(token.data_ptr());
+  Tensor input = Empty(inputs.step.shape, inputs.step.dtype);
   std::vector<double> latencies_us;
   latencies_us.reserve(length - prefill);
   for (int64_t t = prefill; t < length; ++t) {
     double start = Seconds();
-    for (int64_t b = 0; b < batch; ++b) token_in[b] = tokens[b * length + t];
-    Tensor logits = step(token, state);
+    inputs.Copy(input, t, t + 1);
+    Tensor outputs = step(input, state);
     latencies_us.push_back((Seconds() - start) * 1e6);
-    WriteLogits(out, logits);
+    WriteOutputs(out, outputs);
   }
   if (std::fclose(out) != 0) throw std::runtime_error("cannot write " + positional[1]);
 
   std::printf("{\"steps\": %zu, \"step_us_p50\": %.3f, \"step_us_p95\": %.3f, \"prefill_tokens\": %lld, "
               "\"prefill_tokens_per_s\": %.1f, \"max_rss_kb\": %ld}\n",
               latencies_us.size(), Percentile(latencies_us, 0.5), Percentile(latencies_us, 0.95),
-              static_cast<long long>(prefill), prefill_tokens_per_s, StatusKb("VmHWM"));
+              static_cast<long long>(prefill), prefill_steps_per_s, StatusKb("VmHWM"));
   return 0;
 }
 

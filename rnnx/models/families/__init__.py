@@ -5,3 +5,4 @@ from . import gla  # noqa: F401
 from . import hgrn2  # noqa: F401
 from . import delta_net  # noqa: F401
 from . import retnet  # noqa: F401
+from . import rnnx  # noqa: F401
