@@ -166,8 +166,9 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
 def quality_table(task, data: Path) -> Table:
     from .numerics import TASK_TOLERANCE
 
-    rule = f"within {TASK_TOLERANCE[task.metric]:g} of PyTorch's" if task.metric in TASK_TOLERANCE else \
-        "every prediction equal to PyTorch's"
+    rule = {"accuracy": "every prediction equal to PyTorch's",
+            "mse": f"within {TASK_TOLERANCE['mse']:g} of PyTorch's, relative"}.get(
+        task.metric, f"within {TASK_TOLERANCE.get(task.metric, 0):g} bits of PyTorch's")
     table = Table(title=f"{task.metric} on {data} ({task.count:,} scored)", caption=f"pass: {rule}")
     table.add_column("backend")
     table.add_column(task.metric, justify="right")

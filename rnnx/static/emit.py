@@ -8,9 +8,9 @@ import numpy as np
 import tvm
 
 from ..errors import RnnxError
+from ..manifest import Signature
 from ..targets import Target, require
 from .kernels import build_kernels, kernel_module, scratch_bytes
-from ..manifest import Signature
 from .plan import ALIGN, StepPlan, Tensor, plan_step
 
 RUNTIME_SOURCES = Path(__file__).parent / "runtime"

@@ -20,15 +20,17 @@ def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
     return OnnxRunner(directory, manifest, "reference" if manifest.flavor == "standard" else "onnxruntime")
 
 
-def _runners(path: Path):
-    """(the export's manifest, the backend under test, its references): an artifact's compiled code against
-    PyTorch and its export's graphs, or an export's graphs against PyTorch."""
+def _runners(path: Path, emulate: bool = False):
+    """(the export's manifest, the backend under test, its references): an artifact's compiled code (with
+    `emulate`, its own program under the target's emulator) against PyTorch and its export's graphs, or an
+    export's graphs against PyTorch."""
     if (path / ArtifactManifest.FILE).is_file():
         artifact = read_artifact(path)
         manifest = read_manifest(path / EXPORT_COPY)
         if manifest != artifact.export:
             raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
-        return manifest, ArtifactRunner(path), [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
+        backend = EmulatedRunner(path) if emulate else ArtifactRunner(path)
+        return manifest, backend, [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
     manifest = read_manifest(path)
     return manifest, _onnx_runner(path, manifest), [TorchRunner(manifest)]
 
@@ -59,9 +61,7 @@ def quality(path: Path, data: Path, *, emulate: bool = False, window: int = 1024
     from ..tokenizer import load_tokenizer
 
     path = Path(path)
-    manifest, backend, references = _runners(path)
-    if emulate:
-        backend = EmulatedRunner(path)
+    manifest, backend, references = _runners(path, emulate)
     tokenizer = load_tokenizer(path, manifest) if manifest.signature.input == "tokens" else None
     return task_quality(data, manifest, backend, references[0], tokenizer,
                         window=0 if emulate else window)

@@ -101,10 +101,13 @@ def _stream_nats(runner, tokens: np.ndarray, window: int) -> float:
 
 def _read_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+        loaded = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:  # a pickled array is refused by allow_pickle=False, as a ValueError
         raise RnnxError(f"{path}: not a readable .npz of plain arrays ({e})") from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array: its name is not known
+        raise RnnxError(f"{path}: not a readable .npz of plain arrays (it holds one unnamed array)")
+    with loaded as f:
+        arrays = {k: f[k] for k in f.files}
     missing = [k for k in required if k not in arrays]
     if missing:
         raise RnnxError(f"{path.name} has no array {missing[0]!r} (it has {', '.join(arrays) or 'none'})")
