@@ -11,6 +11,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from rnnx.errors import RnnxError
 from rnnx.export import export_model, read_manifest
+from rnnx.manifest import Signature
 from rnnx.models import Generation
 from rnnx.packaging import compile_export
 from rnnx.runtime import Session
@@ -130,7 +131,7 @@ def test_a_tokenizer_that_does_not_load_is_refused_before_the_export(tmp_path):
 
 def test_a_model_without_a_tokenizer_must_be_byte_level(tmp_path):
     with pytest.raises(RnnxError, match="has no tokenizer.json and a vocab of 32000, not the 256 bytes"):
-        load_tokenizer(tmp_path, SimpleNamespace(tokenizer=None, vocab=32000))
+        load_tokenizer(tmp_path, SimpleNamespace(tokenizer=None, signature=Signature("tokens", 32000, "logits", 32000)))
 
 
 def test_a_tampered_tokenizer_is_refused(tokenized_artifact, tmp_path):

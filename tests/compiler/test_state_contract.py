@@ -14,7 +14,7 @@ from tvm import relax
 from rnnx.compiler import import_onnx, pipeline
 from rnnx.errors import RnnxError
 from rnnx.export import export_model, read_manifest
-from rnnx.export.graphs import export_graph
+from rnnx.export.graphs import export_graph, model_signature
 from rnnx.export.source import load_model
 from rnnx.numerics import compare
 from rnnx.packaging import compile_export
@@ -107,7 +107,8 @@ def test_compiled_for_a_board_it_passes_verify_emulated(stateful, model, target)
 
 @pytest.mark.parametrize("graph, present", [("step", r"\[1, 3, 64\]"), ("prefill", r"\[1, 2 \+ \w+, 64\]")])
 def test_a_state_that_changes_shape_is_refused_naming_it(graph, present):
-    proto = export_graph(load_model(source("growing_cache_lm")), graph, batch_size=1)
+    model = load_model(source("growing_cache_lm"))
+    proto = export_graph(model, graph, batch_size=1, sig=model_signature(model, 1))
     helper.set_model_props(proto, {"rnnx_graph": graph})  # as `rnnx export` marks it
     with pytest.raises(RnnxError, match=f"the {graph} graph's state output present_cache is float32{present}, but its "
                                         r"input past_cache is float32\[1, 2, 64\]"):
