@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install rnnx and everything it needs on a fresh Debian 12 / Python 3.11 machine.
 #   bash install.sh          the package with everything it compiles with (`.[compile]`), and the edge toolchains
-#   bash install.sh --dev    also the test tools
+#   bash install.sh --dev    also the test tools, the source frameworks and the examples' datasets (aeon)
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -227,9 +227,12 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
                                            "a byte-level model)."),
                 temperature: float = typer.Option(1.0, min=0.0, help="0 for greedy."),
                 seed: int = typer.Option(0, help="Seed of sampling (and of a built-in model's weights)."),
-                threads: int = typer.Option(None, min=1, help="Worker threads of a compiled artifact (default: every CPU).")):
+                threads: int = typer.Option(None, min=1, help="Worker threads of a compiled artifact (default: every CPU)."),
+                data: Path = typer.Option(None, help="A model of float vectors: an .npz of features (as rnnx verify "
+                                          "--data reads) whose sequences it streams, instead of a prompt.")):
     """Generate text: the prompt encoded with the model's tokenizer (or as UTF-8 bytes) and prefilled in chunks,
-    then one recurrent step per token, the text printed as it comes; then tokens/s."""
+    then one recurrent step per token, the text printed as it comes; then tokens/s. A classifier or forecaster
+    streams each sequence of --data and prints its class (or forecast) after the sequence's last step."""
     from .models import EagerModel, Generation, build_model
     from .tokenizer import byte_tokenizer, load_tokenizer
 
@@ -237,6 +240,10 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
         from .runtime import Session
 
         steps = Session(Path(model), threads=threads)
+        if steps.signature.input == "features":
+            return _run_features(steps, model, data)
+        if data is not None:
+            raise RnnxError(f"--data is for a model of float vectors; {model} takes tokens: give --prompt")
         tokenizer = load_tokenizer(steps.path, steps.manifest)
         what = f"compiled for {steps.manifest.target.name}"
     else:
@@ -253,6 +260,39 @@ def run_command(model: str = typer.Argument(..., help="A compiled artifact direc
     _print_now(text.finish() + "\n")
     console.print(f"prefill {generation.prefill_tokens_per_s:,.0f} tokens/s · "
                   f"step {generation.step_tokens_per_s:,.0f} tokens/s")
+
+
+def _run_features(session, model: str, data: Path | None) -> None:
+    import numpy as np
+
+    from .verify.quality import read_sequences
+
+    sig = session.signature
+    if data is None:
+        raise RnnxError(f"{model} takes float32 features ({sig.input_size} per step), not a prompt: give --data "
+                        f"FILE.npz with an array 'features' (N, T, {sig.input_size})")
+    x, lengths, arrays = read_sequences(data, sig)
+    table = Table(title=f"rnnx run {model} on {data} ({sig.output} after each sequence's last step)")
+    for column in ("sequence", "steps", *(("class", "probability") if sig.output == "scores" else ("forecast",)),
+                   *(("label",) if "labels" in arrays and sig.output == "scores" else ())):
+        table.add_column(column, justify="left" if column in ("class", "label", "forecast") else "right")
+    seconds = 0.0
+    for i, n in enumerate(lengths):
+        session.reset()
+        start = time.perf_counter()
+        last = session.prefill(x[i:i + 1, :n])[0, -1].astype(np.float64)
+        seconds += time.perf_counter() - start
+        if sig.output == "scores":
+            p = np.exp(last - last.max())
+            k = int(p.argmax())
+            row = [sig.labels[k], f"{p[k] / p.sum():.3f}"]
+            if "labels" in arrays:
+                row.append(sig.labels[arrays["labels"][i]] if 0 <= arrays["labels"][i] < len(sig.labels) else "?")
+        else:
+            row = [" ".join(f"{v:.4g}" for v in last)]
+        table.add_row(str(i), str(n), *row)
+    console.print(table)
+    console.print(f"prefill {lengths.sum() / seconds:,.0f} steps/s")
 
 
 def _print_now(text: str) -> None:

@@ -1,8 +1,12 @@
 """`rnnx verify --data`: the task metric of an export or artifact next to PyTorch's. A classifier's accuracy
 on host and on the emulated Cortex-M4F board equals PyTorch's prediction for prediction; a token model's bits
 per byte on text equal PyTorch's, and PyTorch's equal a cross-entropy computed here from its own logits; a data
-file that does not fit the model is one line naming what is wrong."""
+file that does not fit the model is one line naming what is wrong. `rnnx run --data` streams the same file
+through a classifier and prints PyTorch's predictions."""
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -50,9 +54,26 @@ def test_data_that_does_not_fit_the_model_is_one_line(artifacts, tmp_path):
     np.save(tmp_path / "pickled.npy", np.array([{"a": 1}], dtype=object))
     np.save(tmp_path / "plain.npy", np.zeros((2, 5, 6), np.float32))
     for name, message in (("no_labels.npz", "no_labels.npz has no array 'labels'"),
-                          ("channels.npz", r"channels.npz: features have shape \[2, 5, 3\]"),
+                          ("channels.npz", r"channels.npz: array 'features' has shape \[2, 5, 3\]; the model takes \(N, T, 6\)"),
                           ("pickled.npy", "not a readable .npz"),
                           ("plain.npy", "one unnamed array"),
                           ("missing.npz", "does not exist")):
         with pytest.raises(RnnxError, match=message):
             quality(artifact, tmp_path / name)
+
+
+def test_run_streams_a_data_file_and_prints_each_sequence_s_class(artifacts, motion_data):
+    artifact = artifacts(MICRO, "host")
+    done = subprocess.run([sys.executable, "-m", "rnnx", "run", str(artifact), "--data", str(motion_data)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    with np.load(motion_data) as data:
+        model = build_model(MICRO)
+        with torch.no_grad():
+            classes = [model(torch.from_numpy(data["features"][i:i + 1, :n]))[0][0, -1].argmax().item()
+                       for i, n in enumerate(data["lengths"])]
+    rows = [line.split("│")[1:-1] for line in done.stdout.splitlines() if line.startswith("│")]
+    assert [r[2].strip() for r in rows] == [model.cfg.labels[k] for k in classes]
+    without = subprocess.run([sys.executable, "-m", "rnnx", "run", str(artifact)], capture_output=True, text=True,
+                             timeout=300)
+    assert without.returncode == 2 and "give --data FILE.npz" in without.stderr

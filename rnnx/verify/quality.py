@@ -41,11 +41,7 @@ def task_quality(data: Path, manifest: ExportManifest, backend, reference, token
     sig = manifest.signature
     if sig.input == "tokens":
         return _text_quality(data, manifest, backend, reference, tokenizer, window)
-    arrays = _read_npz(data, required=("features",))
-    x = check_inputs(arrays["features"], sig, len(arrays["features"]), f"{data.name}: features")
-    lengths = arrays.get("lengths", np.full(len(x), x.shape[1]))
-    if lengths.shape != (len(x),) or lengths.dtype.kind not in "iu" or (lengths < 1).any() or (lengths > x.shape[1]).any():
-        raise RnnxError(f"{data.name}: lengths must be {len(x)} integers in [1, {x.shape[1]}]")
+    x, lengths, arrays = read_sequences(data, sig)
     outputs = {r.name: [r.prefill(x[i:i + 1, :n])[0][0] for i, n in enumerate(lengths)] for r in (reference, backend)}
     if sig.output == "scores":
         labels = _field(arrays, "labels", data, (len(x),), "iu")
@@ -60,6 +56,20 @@ def task_quality(data: Path, manifest: ExportManifest, backend, reference, token
            for name, outs in outputs.items()}
     ref = mse[reference.name]
     return Quality("mse", mse, len(x), abs(mse[backend.name] - ref) <= TASK_TOLERANCE["mse"] * max(ref, 1e-12))
+
+
+def read_sequences(data: Path, sig) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A feature model's `.npz`: (features `(N, T, C)`, lengths `(N,)`, every array in the file)."""
+    arrays = _read_npz(Path(data), required=("features",))
+    features = arrays["features"]
+    if features.ndim != 3 or features.shape[2] != sig.input_size:
+        raise RnnxError(f"{Path(data).name}: array 'features' has shape {list(features.shape)}; the model takes "
+                        f"(N, T, {sig.input_size})")
+    x = check_inputs(features, sig, len(features), f"{Path(data).name}: features")
+    lengths = arrays.get("lengths", np.full(len(x), x.shape[1]))
+    if lengths.shape != (len(x),) or lengths.dtype.kind not in "iu" or (lengths < 1).any() or (lengths > x.shape[1]).any():
+        raise RnnxError(f"{Path(data).name}: lengths must be {len(x)} integers in [1, {x.shape[1]}]")
+    return x, lengths, arrays
 
 
 def _text_quality(data: Path, manifest: ExportManifest, backend, reference, tokenizer, window: int) -> Quality:

@@ -1,5 +1,5 @@
 """Models of feature vectors (float32 per step, class scores out) through every packaging kind's own program:
-ref-micro-motion compiled for each target with an emulator here passes `verify_emulated` against PyTorch
+ref-micro-motion compiled for every target with an emulator here passes `verify_emulated` against PyTorch
 (host: `verify`, against PyTorch and onnxruntime), ref-aaren-motion on host and raspberry-pi-5; the static
 step's C declares the feature step; android's objects build; `rnnx profile` runs on host and on the
 cortex-m4f bundle; a non-finite feature is refused before any program runs."""
@@ -12,7 +12,9 @@ from rnnx.runtime.artifact import read_artifact
 from rnnx.verify import verify, verify_emulated
 
 MICRO, AAREN = "ref-micro-motion", "ref-aaren-motion"
-EMULATED = ["raspberry-pi-5", "riscv64", "cortex-m4f", "cortex-m55", "cortex-m7"]  # one per packaging and ISA
+# every target with an emulator here (`rnnx targets`): the aarch64 boards, RISC-V with and without vectors, Cortex-M
+EMULATED = ["raspberry-pi-4", "raspberry-pi-5", "jetson-orin-cpu", "riscv64", "riscv64-rvv", "cortex-m4f",
+            "cortex-m55", "cortex-m7"]
 
 
 def _all_pass(checks) -> None:
