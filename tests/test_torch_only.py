@@ -21,4 +21,5 @@ def test_base_dependencies_are_torch_only_and_the_compile_extra_has_the_backends
     assert not {n for n in base if n.startswith(("onnx", "apache-tvm", "tvm"))}, base
     extras = project["optional-dependencies"]
     assert {"onnx", "onnxruntime", "onnxscript", "apache-tvm", "apache-tvm-ffi"} <= {name(r) for r in extras["compile"]}
-    assert "rnnx[compile,source]" in extras["dev"]  # the tests check imports against their source frameworks
+    # the tests check imports against their source frameworks, and run the examples (aeon's datasets)
+    assert "rnnx[compile,source,examples]" in extras["dev"]
