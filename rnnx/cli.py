@@ -117,6 +117,29 @@ def export_command(model: str = typer.Argument(..., help="A built-in config (ref
                   f"state {manifest.state_bytes:,} bytes in {len(manifest.state)} tensors", highlight=False)
 
 
+@app.command("quantize")
+@report_errors
+def quantize_command(export: Path = typer.Argument(..., help="An export directory (rnnx export)."),
+                     out: Path = typer.Option(..., "-o", "--out", help="Directory to write (replaced atomically)."),
+                     weights: str = typer.Option(..., help="int8 (a scale per output channel) | int4 (a scale per "
+                                                 "--group weights along K; opset 21)."),
+                     group: int = typer.Option(32, help="int4's block size along K; it must divide every K quantized."),
+                     head: bool = typer.Option(False, "--head", help="Quantize the output head too."),
+                     embedding: bool = typer.Option(False, "--embedding", help="Quantize the input embedding too "
+                                                    "(int8 rows).")):
+    """Quantize an export's weights to int8 or int4, in standard ONNX (DequantizeLinear -> MatMul): a new export.
+    The recurrence's decay, gate, β and dt columns, norms and convolutions stay fp32; the head and the embedding
+    too unless asked."""
+    from .quantize import quantize_export
+
+    q = quantize_export(export, out, weights, group=group, head=head, embedding=embedding).quantization
+    quantized = sum(w.bits != 32 for w in q.weights)
+    kept = sum(k.stop - k.start for w in q.weights for k in w.kept if w.bits != 32)
+    console.print(f"quantized {export} to {out} ({weights}{f', group {group}' if weights == 'int4' else ''}): "
+                  f"{quantized} of {len(q.weights)} weight tensors, {kept:,} recurrence columns kept fp32; weights "
+                  f"{q.bytes_before:,} -> {q.bytes_after:,} bytes", highlight=False, soft_wrap=True)
+
+
 @app.command("verify")
 @report_errors
 def verify_command(path: Path = typer.Argument(..., help="An export directory or a compiled artifact."),
@@ -132,8 +155,9 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
                    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
     """Check an export or artifact against PyTorch (and an artifact against onnxruntime too): prefill, steps,
     prefill + steps, long stream. With --emulate, an artifact for another machine runs under its emulator.
-    With --data, the task metric too. Exit 1 on a failure."""
-    from .verify import quality, verify, verify_emulated
+    With --data, the task metric too. A quantized export or artifact: against its own graphs, and the KL of its
+    predictions from the fp32 export's along the stream. Exit 1 on a failure."""
+    from .verify import drift, quality, verify, verify_emulated
 
     def note(text: str):
         Console(stderr=True).print(f"note: {escape(text)}")
@@ -143,11 +167,12 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
     else:
         backend, checks = verify(path, prompt=prompt, steps=steps, stream=stream, seed=seed, on_note=note)
     task = quality(path, data, emulate=emulate) if data is not None else None
-    passed = all(c.passed for c in checks) and (task is None or task.passed)
+    kl = drift(path, steps=stream, seed=seed) if stream and not emulate else None
+    passed = all(c.passed for c in checks) and (task is None or task.passed) and (kl is None or kl.flat)
     if as_json:
         print(json.dumps({"path": str(path), "backend": backend, "passed": passed,
-                          "checks": [c.as_dict() for c in checks]} | ({"quality": task.as_dict()} if task else {}),
-                         indent=2))
+                          "checks": [c.as_dict() for c in checks]} | ({"quality": task.as_dict()} if task else {})
+                         | ({"drift": kl.as_dict()} if kl else {}), indent=2))
     else:
         table = Table(title=f"rnnx verify {path} ({backend})",
                       caption="pass: max abs error <= atol + rtol · max|reference| (rnnx/numerics.py)")
@@ -157,19 +182,31 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
             table.add_row(c.name, f"{c.max_abs:.2e}", f"{c.max_rel:.2e}",
                           f"{c.tolerance.atol:g}, {c.tolerance.rtol:g}",
                           "[green]yes[/]" if c.passed else "[bold red]NO[/]")
-        console.print(table)
+        if checks:
+            console.print(table)
+        if kl is not None:
+            console.print(drift_table(kl))
         if task is not None:
             console.print(quality_table(task, data))
     sys.exit(0 if passed else 1)
 
 
-def quality_table(task, data: Path) -> Table:
-    from .numerics import TASK_TOLERANCE
+def drift_table(kl) -> Table:
+    from .numerics import KL_FLAT_RATIO
 
-    rule = {"accuracy": "every prediction equal to PyTorch's",
-            "mse": f"within {TASK_TOLERANCE['mse']:g} of PyTorch's, relative"}.get(
-        task.metric, f"within {TASK_TOLERANCE.get(task.metric, 0):g} bits of PyTorch's")
-    table = Table(title=f"{task.metric} on {data} ({task.count:,} scored)", caption=f"pass: {rule}")
+    table = Table(title=f"KL(fp32 || quantized) per step: {kl.name}",
+                  caption=f"flat: the last tenth's mean within {KL_FLAT_RATIO:g}x the first's")
+    for column in ("steps", "mean KL (nats)"):
+        table.add_column(column, justify="right")
+    bucket = kl.steps // len(kl.kl)
+    for i, value in enumerate(kl.kl):
+        table.add_row(f"{i * bucket:,}–{(i + 1) * bucket if i < len(kl.kl) - 1 else kl.steps:,}", f"{value:.3e}")
+    table.add_row("all", f"{kl.mean:.3e}  " + ("[green]flat[/]" if kl.flat else "[bold red]GROWS[/]"))
+    return table
+
+
+def quality_table(task, data: Path) -> Table:
+    table = Table(title=f"{task.metric} on {data} ({task.count:,} scored)", caption=f"pass: {task.rule}")
     table.add_column("backend")
     table.add_column(task.metric, justify="right")
     for name, value in task.values.items():

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import RnnxError
 from .fileio import sha256
+from .weights import Quantization, Weight
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,16 @@ class ExportManifest(_Manifest, file="manifest.json", format="rnnx-export/3", wh
     state_bytes: int
     files: dict[str, str]
     tokenizer: str | None = None  # the model's tokenizer.json (Hugging Face tokenizers), if it has one
+    weights: list[Weight] | None = None  # what `rnnx quantize` reads (None: exported before rnnx recorded it)
+    quantization: Quantization | None = None  # how the weights were quantized (None: as exported, fp32)
 
     def problems(self) -> list[str]:
         found = self.signature.problems()
+        for i, w in enumerate(self.weights or []):
+            found += w.problems(f"weights[{i}]")
+            found += [f"weights[{i}].initializers names graph {kind!r}, which graphs lacks"
+                      for kind in w.initializers if kind not in self.graphs]
+        found += self.quantization.problems() if self.quantization is not None else []
         found += [f"graphs has no {kind!r} graph" for kind in ("prefill", "step") if kind not in self.graphs]
         found += [f"graphs.{kind}.file {g.file} is not listed in files" for kind, g in self.graphs.items()
                   if g.file not in self.files]

@@ -67,3 +67,28 @@ def test_an_export_manifest_naming_a_tokenizer_it_does_not_hash_is_refused(expor
     copy = _copy_with(exports("ref-tiny"), tmp_path, lambda m: m.update(tokenizer="tokenizer.json"), "manifest.json")
     with pytest.raises(RnnxError, match="manifest.json: tokenizer tokenizer.json is not listed in files"):
         read_manifest(copy)
+
+
+def test_an_export_records_its_weights_and_round_trips_them(exports):
+    export = read_manifest(exports("ref-tiny"))
+    assert decode(ExportManifest, json.loads(to_json(export)), "manifest.json") == export
+    kinds = {w.module: (w.kind, w.op) for w in export.weights}
+    assert kinds["embed"] == ("embedding", "Gather") and kinds["head"] == ("head", "MatMul")
+    assert kinds["blocks.1.mlp_out"] == ("linear", "MatMul") and export.quantization is None
+    assert all(set(w.initializers) == {"prefill", "step"} for w in export.weights)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["weights"][1]["columns"][0].update(stop=7),
+     r"weights\[1\].columns \[\(0, 7\)\] do not cut blocks.0.mixer.proj's 512 outputs in order"),
+    (lambda m: m["weights"][1]["columns"][0].update(role="gate"),
+     r"weights\[1\].columns\[0\] \(heads\) has role 'gate', not one of projection, recurrence"),
+    (lambda m: m["weights"][0].update(kind="table"), r"weights\[0\] \(embed\) must be a 2-D MatMul or Gather weight"),
+    (lambda m: m["weights"][0]["initializers"].update(decode=["x"]),
+     r"weights\[0\].initializers names graph 'decode', which graphs lacks"),
+    (lambda m: m["weights"][2].update(shape="x"), r"field weights\[2\].shape must be a list of an integer"),
+])
+def test_a_bad_weights_record_is_one_line_naming_the_field(exports, tmp_path, edit, message):
+    copy = _copy_with(exports("ref-tiny"), tmp_path, edit, "manifest.json")
+    with pytest.raises(RnnxError, match=f"manifest.json: .*{message}"):
+        read_manifest(copy)

@@ -8,7 +8,7 @@ their runtime at the top: a worker imports only the module it measures.
 """
 import importlib
 
-RUNTIMES = ("rnnx_compiled", "ort", "executorch", "eager")
+RUNTIMES = ("rnnx_compiled", "rnnx_int8", "rnnx_int4", "ort", "ort_int8", "ort_int4", "ort_int4_exact", "executorch", "eager")
 
 
 class Unavailable(Exception):

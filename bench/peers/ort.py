@@ -1,8 +1,11 @@
 """onnxruntime at its best: the `ort` export flavor (the linear-attention ops as onnxruntime's native
 `com.microsoft` LinearAttention kernel; an op with no such spelling, like aaren, stays an `ai.rnnx` node
 whose function body onnxruntime inlines), all graph optimisations, and IO binding with two sets of state
-buffers used in turn, so a step reads the state the previous step wrote and copies nothing."""
+buffers used in turn, so a step reads the state the previous step wrote and copies nothing.
+`prepare_quantized` is the same export through one of onnxruntime's own quantizers (ort_int8, ort_int4,
+ort_int4_exact): what a user of onnxruntime would pick today."""
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,19 @@ THREADS = (1, 2)
 def prepare(ctx) -> dict:
     flavor = "ort"  # onnxruntime's own LinearAttention kernel where it spells the op; the others stay functions
     return {"export": str(ctx.export(flavor)), "flavor": flavor, "initial_state": str(ctx.initial_state)}
+
+
+def prepare_quantized(ctx, name: str, quantize) -> dict:
+    """The `ort` export with each graph passed through `quantize(model: ModelProto) -> ModelProto`."""
+    import onnx
+
+    spec = prepare(ctx)
+    source, out = Path(spec["export"]), ctx.workdir / f"export-{name}"
+    out.mkdir(exist_ok=True)
+    shutil.copyfile(source / "manifest.json", out / "manifest.json")
+    for kind in ("prefill", "step"):
+        onnx.save_model(quantize(onnx.load(source / f"{kind}.onnx")), out / f"{kind}.onnx")
+    return spec | {"export": str(out)}
 
 
 class Runner:

@@ -1,6 +1,7 @@
 """rnnx: the portable export compiled for this machine (`rnnx compile EXPORT --target host`) and run by
 `rnnx.runtime.Session`, whose step updates the state buffers in place. TVM's thread pool size comes from
-TVM_NUM_THREADS, which the parent sets for each worker."""
+TVM_NUM_THREADS, which the parent sets for each worker. `prepare_quantized` is the same after `rnnx quantize`
+(rnnx_int8, rnnx_int4)."""
 import subprocess
 import sys
 
@@ -16,13 +17,23 @@ THREADS = (1, 2)
 
 def prepare(ctx) -> dict:
     artifact = ctx.workdir / "artifact"
-    done = subprocess.run([sys.executable, "-m", "rnnx", "compile", str(ctx.export("portable")), "--target", "host",
-                           "-o", str(artifact)], capture_output=True, text=True)
+    _rnnx("compile", str(ctx.export("portable")), "--target", "host", "-o", str(artifact))
+    return {"artifact": str(artifact)}
+
+
+def prepare_quantized(ctx, weights: str) -> dict:
+    export, artifact = ctx.workdir / f"export-{weights}", ctx.workdir / f"artifact-{weights}"
+    _rnnx("quantize", str(ctx.export("portable")), "-o", str(export), "--weights", weights)
+    _rnnx("compile", str(export), "--target", "host", "-o", str(artifact))
+    return {"artifact": str(artifact)}
+
+
+def _rnnx(*args: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "rnnx", *args], capture_output=True, text=True)
     if done.returncode != 0:
         lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
         reason = next((line for line in lines if line.startswith("error")), lines[-1] if lines else "no output")
-        raise Unavailable(f"rnnx compile failed: {reason}")
-    return {"artifact": str(artifact)}
+        raise Unavailable(f"rnnx {args[0]} failed: {reason}")
 
 
 class Runner:

@@ -22,6 +22,7 @@ from ..errors import RnnxError
 from ..export.onnx_ops import DOMAIN
 from ..lowerings import choose
 from ..ops import OPS, OpDef
+from .quantized import NODE as QUANTIZED, QuantizedMatMul, fuse_dequantize_matmul
 from .state import carry_state
 
 _PREFIX = "RnnxTvm_"
@@ -40,6 +41,7 @@ def import_onnx(model: onnx.ModelProto, target=None) -> tvm.IRModule:
                         f"{', '.join(_STANDARD)}")
     converters = {_PREFIX + op.name: _converter(op, target) for op in OPS.values()}
     converters |= {_PREFIX + name: type(name, (convert,), {"target": target}) for name, convert in _STANDARD.items()}
+    converters[_PREFIX + QUANTIZED] = type(QUANTIZED, (QuantizedMatMul,), {"target": target})
     converters["Range"] = _Range
     original = onnx_frontend._get_convert_map
     with mock.patch.object(onnx_frontend, "_get_convert_map", lambda: original() | converters), \
@@ -57,6 +59,7 @@ def _renamed(model: onnx.ModelProto) -> onnx.ModelProto:
             node.op_type, node.domain = _PREFIX + node.op_type, ""
         elif node.op_type in _STANDARD and node.domain in _STANDARD_DOMAINS:
             node.op_type, node.domain = _PREFIX + node.op_type, ""
+    fuse_dequantize_matmul(m.graph, _PREFIX + QUANTIZED)
     inputs = {i.name for i in m.graph.input}
     kept = [t for t in m.graph.initializer if t.name not in inputs]  # state defaults would become constants
     del m.graph.initializer[:]

@@ -19,6 +19,7 @@ from .manifest import describe_values
 from .onnx_ops import DOMAIN, VERSION, register_schemas
 from .source import load_model
 from .state import state_owners
+from .weights import describe_weights
 
 _TWO_GB = 2**31
 
@@ -42,6 +43,7 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
     graphs = {kind: export_graph(model, kind, batch_size, sig) for kind in GRAPHS}
     used = sorted({n.op_type for n in graphs["prefill"].graph.node if n.domain == DOMAIN})
     owners = state_owners(graphs["step"], names)  # before a flavor renames the ops' nodes
+    weights = describe_weights(model, graphs)
     for kind, proto in graphs.items():
         _name_sequence_axis(proto)
         if kind == "prefill":  # an initializer named like an input is that input's default: the state is optional
@@ -72,7 +74,8 @@ def export_model(source: str, out: Path, flavor: str = "portable", seed: int = 0
             state=state_specs,
             state_bytes=sum(s.bytes for s in state_specs),
             files=hashes(tmp, [p.name for p in tmp.iterdir() if p.is_file()]),
-            tokenizer=TOKENIZER_FILE if model_tokenizer is not None else None))
+            tokenizer=TOKENIZER_FILE if model_tokenizer is not None else None,
+            weights=weights))
 
 
 def _name_sequence_axis(proto: onnx.ModelProto) -> None:

@@ -5,15 +5,36 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import ops
+from ..weights import EMBEDDING, HEAD, PROJECTION, RECURRENCE
+
+
+def declare_columns(linear: nn.Linear, parts: dict[str, int], recurrence=()) -> nn.Linear:
+    """Name the output columns of `linear` (name -> size, in order) and mark those named in `recurrence` as
+    driving the recurrence (a decay, forget gate, β or dt): the export records them (`rnnx.weights.Weight`) and
+    `rnnx quantize` keeps them fp32. Names only: the parameters, and how a checkpoint loads them, are unchanged."""
+    assert sum(parts.values()) == linear.out_features and set(recurrence) <= set(parts), (parts, recurrence)
+    linear.columns = tuple((name, size, RECURRENCE if name in recurrence else PROJECTION)
+                           for name, size in parts.items() if size)
+    return linear
+
+
+def declare_kind(module: nn.Module, kind: str) -> nn.Module:
+    """Mark `module` as the model's output map (`HEAD`) or input map (`EMBEDDING`, for a linear map of feature
+    vectors: an nn.Embedding is one anyway): `rnnx quantize` keeps them fp32 unless asked."""
+    assert kind in (HEAD, EMBEDDING), kind
+    module.weight_kind = kind
+    return module
 
 
 class FusedLinear(nn.Linear):
     """Several projections of one input as one matrix-vector product: the source's modules named in `parts`
-    (name, output size), concatenated (`load_weights` reads them so). `split` cuts the output into theirs."""
+    (name, output size), concatenated (`load_weights` reads them so). `split` cuts the output into theirs.
+    The parts named in `recurrence` drive the recurrence (`declare_columns`)."""
 
-    def __init__(self, in_features: int, parts: dict[str, int], bias: bool = False):
+    def __init__(self, in_features: int, parts: dict[str, int], bias: bool = False, recurrence=()):
         super().__init__(in_features, sum(parts.values()), bias=bias)
         self.parts = tuple(parts.items())
+        declare_columns(self, parts, recurrence)
 
     def split(self, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return y.split([size for _, size in self.parts], dim=-1)
@@ -194,7 +215,7 @@ class CausalLM(nn.Module):
         super().__init__()
         self.cfg, self.names = cfg, (backbone_name, final_norm)
         self.add_module(backbone_name, backbone)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        self.lm_head = declare_kind(nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False), HEAD)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = backbone.embeddings.weight
 

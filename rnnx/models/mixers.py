@@ -7,6 +7,7 @@ from torch import nn
 
 from .. import ops
 from .config import ModelConfig
+from .layers import declare_columns
 
 
 class Mixer(nn.Module):
@@ -17,7 +18,10 @@ class Mixer(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, n_proj: int, n_head_proj: int = 0):
         super().__init__()
         self.cfg, self.layer = cfg, layer
-        self.proj = nn.Linear(cfg.d_model, n_proj * cfg.heads * cfg.head_dim + n_head_proj * cfg.heads, bias=False)
+        # the per-head scalars (β, the decay's dt) drive the recurrence
+        heads, scalars = n_proj * cfg.heads * cfg.head_dim, n_head_proj * cfg.heads
+        self.proj = declare_columns(nn.Linear(cfg.d_model, heads + scalars, bias=False),
+                                    {"heads": heads, "scalars": scalars}, recurrence={"scalars"})
         self.out = nn.Linear(cfg.heads * cfg.head_dim, cfg.d_model, bias=False)
 
     def split(self, x: torch.Tensor, n_proj: int):

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import RnnxError
+from ..weights import EMBEDDING, HEAD
 from .config import ModelConfig, get_config
+from .layers import declare_kind
 from .mixers import MIXERS
 
 
@@ -41,10 +43,11 @@ class ReferenceModel(nn.Module):
         self.cfg = cfg
         self.signature = cfg.signature
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model) if cfg.input_channels is None \
-            else nn.Linear(cfg.input_channels, cfg.d_model)
+            else declare_kind(nn.Linear(cfg.input_channels, cfg.d_model), EMBEDDING)
         self.blocks = nn.ModuleList(Block(cfg, i) for i in range(cfg.layers))
         self.norm = nn.RMSNorm(cfg.d_model, eps=cfg.norm_eps)
-        self.head = nn.Linear(cfg.d_model, self.signature.output_size, bias=cfg.input_channels is not None)
+        self.head = declare_kind(nn.Linear(cfg.d_model, self.signature.output_size,
+                                           bias=cfg.input_channels is not None), HEAD)
 
     def initial_state(self, batch_size: int = 1) -> list:
         """The state before any token: one entry per layer."""

@@ -1,15 +1,22 @@
 """`rnnx verify`: parity of an export, or of a compiled artifact, against PyTorch (and onnxruntime), with the
 stated tolerances; an imported checkpoint's also against the checkpoint in its own framework; with data, the
-task metric of the export or artifact next to PyTorch's (`quality`)."""
+task metric of the export or artifact next to PyTorch's (`quality`).
+
+A quantized export (`rnnx quantize`) computes another function than its PyTorch model: its artifacts are held
+to fp32 parity with its own graphs (`parity_references`), and the export and its artifacts are judged against
+the fp32 model on the task (`quality`, QUANTIZED_TASK_TOLERANCE) and by the KL of their predictions from the fp32
+export's along a long stream (`drift`)."""
 import contextlib
 from pathlib import Path
 from typing import Callable
 
 from ..errors import RnnxError
 from ..export.manifest import read_manifest
-from ..manifest import ArtifactManifest
+from ..fileio import sha256
+from ..manifest import ArtifactManifest, ExportManifest
 from ..runtime.artifact import EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
+from .drift import Drift, kl_drift
 from .emulated import EmulatedRunner, verify_emulated
 from .quality import Quality, task_quality
 from .runners import ArtifactRunner, OnnxRunner, TorchRunner
@@ -20,19 +27,27 @@ def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
     return OnnxRunner(directory, manifest, "reference" if manifest.flavor == "standard" else "onnxruntime")
 
 
+def parity_references(export: Path, manifest: ExportManifest) -> list:
+    """What compiled code of the export `export` must equal to fp32 rounding: PyTorch and the export's graphs;
+    for a quantized export, its graphs alone, unfused (PyTorch runs the fp32 weights)."""
+    if manifest.quantization is not None:
+        return [OnnxRunner(export, manifest, "onnxruntime-unfused")]
+    return [TorchRunner(manifest), _onnx_runner(export, manifest)]
+
+
 def _runners(path: Path, emulate: bool = False):
-    """(the export's manifest, the backend under test, its references): an artifact's compiled code (with
-    `emulate`, its own program under the target's emulator) against PyTorch and its export's graphs, or an
-    export's graphs against PyTorch."""
+    """(the export's manifest, the backend under test, its parity references): an artifact's compiled code (with
+    `emulate`, its own program under the target's emulator) against `parity_references`, or an export's graphs
+    against PyTorch (a quantized export's against nothing: see `drift`)."""
     if (path / ArtifactManifest.FILE).is_file():
         artifact = read_artifact(path)
         manifest = read_manifest(path / EXPORT_COPY)
         if manifest != artifact.export:
             raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
         backend = EmulatedRunner(path) if emulate else ArtifactRunner(path)
-        return manifest, backend, [TorchRunner(manifest), _onnx_runner(path / EXPORT_COPY, manifest)]
+        return manifest, backend, parity_references(path / EXPORT_COPY, manifest)
     manifest = read_manifest(path)
-    return manifest, _onnx_runner(path, manifest), [TorchRunner(manifest)]
+    return manifest, _onnx_runner(path, manifest), [] if manifest.quantization is not None else [TorchRunner(manifest)]
 
 
 def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000, seed: int = 0,
@@ -45,7 +60,7 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
     manifest, backend, references = _runners(Path(path))
     checks = []
     with contextlib.ExitStack() as stack:
-        source = source_runner(manifest, on_note)
+        source = source_runner(manifest, on_note) if manifest.quantization is None else None
         if source is not None:
             stack.callback(source.close)
             references.insert(0, source)
@@ -57,16 +72,31 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
 
 def quality(path: Path, data: Path, *, emulate: bool = False, window: int = 1024) -> Quality:
     """The task metric on `data` (see `rnnx.verify.quality`) of an export's graphs or an artifact's compiled
-    code (with `emulate`, its own program under the target's emulator), next to PyTorch's."""
+    code (with `emulate`, its own program under the target's emulator), next to PyTorch's (the fp32 model's:
+    a quantized model is held to its format's QUANTIZED_TASK_TOLERANCE)."""
     from ..tokenizer import load_tokenizer
 
     path = Path(path)
-    manifest, backend, references = _runners(path, emulate)
+    manifest, backend, _ = _runners(path, emulate)
     tokenizer = load_tokenizer(path, manifest) if manifest.signature.input == "tokens" else None
-    return task_quality(data, manifest, backend, references[0], tokenizer,
-                        window=0 if emulate else window)
+    return task_quality(data, manifest, backend, TorchRunner(manifest), tokenizer, window=0 if emulate else window)
+
+
+def drift(path: Path, *, steps: int = 10_000, seed: int = 0) -> Drift | None:
+    """For a quantized export or artifact, the KL of its predictions from the fp32 export's along a stream of
+    `steps` (`rnnx.verify.drift`); None for an fp32 one, or a forecaster (no distribution to compare)."""
+    manifest, backend, _ = _runners(Path(path))
+    q = manifest.quantization
+    if q is None or manifest.signature.output == "forecast":
+        return None
+    source = Path(q.source.export)
+    if not (source / ExportManifest.FILE).is_file() or sha256(source / ExportManifest.FILE) != q.source.manifest_sha256:
+        raise RnnxError(f"{path} was quantized from {source}, which is not there or has changed since: the KL "
+                        "check runs against that fp32 export (re-quantize from the export you have)")
+    return kl_drift(backend, _onnx_runner(source, read_manifest(source)), manifest, steps=steps, seed=seed)
 
 
 verify_export = verify
 
-__all__ = ["verify", "verify_export", "verify_emulated", "quality", "Check", "Quality"]
+__all__ = ["verify", "verify_export", "verify_emulated", "quality", "drift", "parity_references", "Check", "Drift",
+           "Quality"]

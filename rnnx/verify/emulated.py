@@ -16,7 +16,6 @@ from ..runtime.artifact import EXPORT_COPY, read_artifact
 from ..runtime.checks import random_inputs
 from ..targets import get_target
 from .checks import Check, check_outputs
-from .runners import TorchRunner
 from .source import source_runner
 
 
@@ -30,8 +29,10 @@ def verify_emulated(path: Path, *, prompt: int = 100, steps: int = 32, seed: int
     emulator = " ".join(target.require_emulator()[:1])
     export = read_manifest(Path(path) / EXPORT_COPY)
     tokens = random_inputs(export.signature, 1, prompt + steps, np.random.default_rng(seed))[0]
-    expected = {"PyTorch": TorchRunner(export).prefill(tokens[None])[0][0]}
-    source = source_runner(export, on_note)
+    from . import parity_references
+
+    expected = {r.name: r.prefill(tokens[None])[0][0] for r in parity_references(Path(path) / EXPORT_COPY, export)[:1]}
+    source = source_runner(export, on_note) if export.quantization is None else None
     if source is not None:
         expected[source.name] = source.prefill(tokens[None])[0][0]
         source.close()

@@ -8,6 +8,9 @@ by PyTorch side by side — the check a user trusts more than a logit tolerance.
   (`(N,)`, the valid prefix of each sequence), and `labels` (`(N,)`, class indices: a classifier's, judged by the
   scores after the last valid step) or `targets` (`(N, T, output_size)`: a forecaster's, judged by the MSE over
   the valid steps). Each sequence runs from the initial state.
+
+The backend agrees with PyTorch within TASK_TOLERANCE; a quantized one (the manifest's `quantization`) is held
+to its format's QUANTIZED_TASK_TOLERANCE against the fp32 model instead.
 """
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ import numpy as np
 
 from ..errors import RnnxError
 from ..manifest import ExportManifest
-from ..numerics import TASK_TOLERANCE
+from ..numerics import QUANTIZED_TASK_TOLERANCE, TASK_TOLERANCE
 from ..runtime.checks import check_inputs
 
 
@@ -25,8 +28,10 @@ class Quality:
     metric: str
     values: dict[str, float]     # backend name -> the metric
     count: int                   # bytes, tokens or sequences scored
-    passed: bool                 # the backend agrees with PyTorch (rnnx/numerics.py: TASK_TOLERANCE)
+    passed: bool                 # the backend agrees with PyTorch (rnnx/numerics.py: TASK_TOLERANCE, or
+                                 # QUANTIZED_TASK_TOLERANCE for a quantized model)
     detail: str = ""             # e.g. how many predictions differ
+    rule: str = ""               # what `passed` required
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -39,8 +44,9 @@ def task_quality(data: Path, manifest: ExportManifest, backend, reference, token
     if not data.is_file():
         raise RnnxError(f"data file {data} does not exist")
     sig = manifest.signature
+    gate = QUANTIZED_TASK_TOLERANCE[manifest.quantization.format] if manifest.quantization is not None else None
     if sig.input == "tokens":
-        return _text_quality(data, manifest, backend, reference, tokenizer, window)
+        return _text_quality(data, manifest, backend, reference, tokenizer, window, gate)
     x, lengths, arrays = read_sequences(data, sig)
     outputs = {r.name: [r.prefill(x[i:i + 1, :n])[0][0] for i, n in enumerate(lengths)] for r in (reference, backend)}
     if sig.output == "scores":
@@ -49,13 +55,24 @@ def task_quality(data: Path, manifest: ExportManifest, backend, reference, token
             raise RnnxError(f"{data.name}: labels must be class indices in [0, {sig.output_size})")
         predicted = {name: np.array([o[-1].argmax() for o in outs]) for name, outs in outputs.items()}
         differ = int((predicted[backend.name] != predicted[reference.name]).sum())
-        return Quality("accuracy", {name: float((p == labels).mean()) for name, p in predicted.items()}, len(x),
-                       differ == 0, f"{differ} of {len(x)} predictions differ from {reference.name}'s")
+        accuracy = {name: float((p == labels).mean()) for name, p in predicted.items()}
+        if gate is None or gate["differ"] is not None:
+            most = 0 if gate is None else gate["differ"]
+            passed = differ <= most
+            rule = f"every prediction equal to {reference.name}'s" if not most else \
+                f"at most {most} prediction{'s' * (most > 1)} differing from {reference.name}'s"
+        else:
+            passed = accuracy[backend.name] >= accuracy[reference.name] - gate["accuracy"]
+            rule = f"accuracy at most {gate['accuracy']:g} below {reference.name}'s"
+        return Quality("accuracy", accuracy, len(x), passed,
+                       f"{differ} of {len(x)} predictions differ from {reference.name}'s", rule)
     targets = _field(arrays, "targets", data, (*x.shape[:2], sig.output_size), "f")
     mse = {name: float(np.mean(np.concatenate([(o - targets[i, :len(o)]) ** 2 for i, o in enumerate(outs)])))
            for name, outs in outputs.items()}
     ref = mse[reference.name]
-    return Quality("mse", mse, len(x), abs(mse[backend.name] - ref) <= TASK_TOLERANCE["mse"] * max(ref, 1e-12))
+    most = TASK_TOLERANCE["mse"] if gate is None else gate["mse"]
+    return Quality("mse", mse, len(x), abs(mse[backend.name] - ref) <= most * max(ref, 1e-12),
+                   rule=f"within {most:g} of {reference.name}'s, relative")
 
 
 def read_sequences(data: Path, sig) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -72,7 +89,8 @@ def read_sequences(data: Path, sig) -> tuple[np.ndarray, np.ndarray, dict[str, n
     return x, lengths, arrays
 
 
-def _text_quality(data: Path, manifest: ExportManifest, backend, reference, tokenizer, window: int) -> Quality:
+def _text_quality(data: Path, manifest: ExportManifest, backend, reference, tokenizer, window: int,
+                  gate: dict | None) -> Quality:
     if data.suffix == ".npz":
         tokens, n_bytes = _field(_read_npz(data, ("tokens",)), "tokens", data, None, "iu"), None
     else:
@@ -89,7 +107,12 @@ def _text_quality(data: Path, manifest: ExportManifest, backend, reference, toke
     count = n_bytes if n_bytes is not None else len(tokens) - 1
     bits = {name: float(v / np.log(2) / count) for name, v in nats.items()}
     metric = f"bits per {per}"
-    return Quality(metric, bits, count, abs(bits[backend.name] - bits[reference.name]) <= TASK_TOLERANCE[metric])
+    delta, ref = bits[backend.name] - bits[reference.name], bits[reference.name]
+    if gate is None:
+        return Quality(metric, bits, count, abs(delta) <= TASK_TOLERANCE[metric],
+                       rule=f"within {TASK_TOLERANCE[metric]:g} bits of {reference.name}'s")
+    return Quality(metric, bits, count, delta <= gate["bits"] * ref,
+                   rule=f"at most {gate['bits']:.1%} above {reference.name}'s (fp32)")
 
 
 def _stream_nats(runner, tokens: np.ndarray, window: int) -> float:

@@ -42,10 +42,13 @@ class TorchRunner:
 
 
 class OnnxRunner:
-    """The exported graphs, in onnxruntime or in onnx's reference evaluator (for opset-27 `standard` graphs)."""
+    """The exported graphs, in onnxruntime (`onnxruntime-unfused`: without its graph optimizations, so that a
+    quantized export's dequantized weights are multiplied exactly as written) or in onnx's reference evaluator
+    (for opset-27 `standard` graphs)."""
 
     def __init__(self, directory: Path, manifest: ExportManifest, engine: str):
-        self.name = {"onnxruntime": "onnxruntime", "reference": "ONNX reference evaluator"}[engine]
+        self.name = {"onnxruntime": "onnxruntime", "onnxruntime-unfused": "onnxruntime, unfused",
+                     "reference": "ONNX reference evaluator"}[engine]
         self.past, self.input = [s.past for s in manifest.state], manifest.signature.input
         self.sessions = {kind: self._load(Path(directory) / g.file, engine) for kind, g in manifest.graphs.items()}
         self.initial = self._initializers(Path(directory) / manifest.graphs["prefill"].file)
@@ -60,6 +63,8 @@ class OnnxRunner:
 
         options = ort.SessionOptions()
         options.log_severity_level = 3  # the state inputs have defaults (initializers) on purpose; no warnings
+        if engine == "onnxruntime-unfused":  # DequantizeLinear then MatMul as written: fused into MatMulNBits,
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # it rounds its own way
         # The graph's hash matched its manifest, so it is what rnnx wrote: failing to load it is a bug.
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 

@@ -32,7 +32,7 @@ class DeltaNet(DeltaRuleLayer):
         super().__init__(cfg, (H, H, cfg.head_k_dim, Dv), qk_silu=cfg.qk_activation == "silu")
         gates = ({"b_proj": H} if cfg.use_beta else {}) | ({"g_proj": H * Dv} if cfg.use_gate else {})
         if gates:  # b_proj and g_proj as one product
-            self.bg_proj = FusedLinear(cfg.hidden_size, gates)
+            self.bg_proj = FusedLinear(cfg.hidden_size, gates, recurrence={"b_proj"} & set(gates))  # β
         self.register_buffer("decay", torch.zeros(H), persistent=False)  # exp(0) = 1: no decay
 
     def forward(self, x, state, mode):

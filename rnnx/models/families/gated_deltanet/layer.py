@@ -18,7 +18,7 @@ class GatedDeltaNet(DeltaRuleLayer):
         H, HV, Dv = cfg.num_heads, cfg.v_heads, cfg.head_v_dim
         super().__init__(cfg, (H, HV, cfg.head_dim, Dv), gate_activation=cfg.output_gate_activation)
         self.ab_proj = FusedLinear(cfg.hidden_size, {"a_proj": HV, "b_proj": HV} | (
-            {"g_proj": HV * Dv} if cfg.use_gate else {}))
+            {"g_proj": HV * Dv} if cfg.use_gate else {}), recurrence=("a_proj", "b_proj"))  # dt and β
         self.A_log = nn.Parameter(torch.zeros(HV))
         self.dt_bias = nn.Parameter(torch.zeros(HV))
 

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .... import ops
-from ...layers import FusedLinear, OutputNorm, ShortConvolution, repeat_heads
+from ...layers import FusedLinear, OutputNorm, ShortConvolution, declare_columns, repeat_heads
 
 # fla's layer defaults, which GLABlock does not pass from the config: every GLA checkpoint has them
 GATE_LOGIT_NORMALIZER, GATE_LOW_RANK_DIM = 16, 16
@@ -26,9 +26,10 @@ class GatedLinearAttention(nn.Module):
         self.qkv = {"q_proj": H * Dk, "k_proj": HK * Dk, "v_proj": HK * Dv}
         gates = ({"g_proj": H * Dv} if cfg.use_output_gate else {}) | {"gk_proj.0": GATE_LOW_RANK_DIM}
         # every projection of x is one product: q, k, v, the output gate and gk_proj's first (low-rank) factor
-        self.proj = FusedLinear(cfg.hidden_size, self.qkv | gates)
+        self.proj = FusedLinear(cfg.hidden_size, self.qkv | gates, recurrence=("gk_proj.0",))  # the key gate's
         self.sizes = [sum(self.qkv.values()), *gates.values()]  # q, k, v together: the short conv's input
-        self.gk_proj = nn.ModuleDict({"1": nn.Linear(GATE_LOW_RANK_DIM, HK * Dk, bias=True)})
+        self.gk_proj = nn.ModuleDict({"1": declare_columns(nn.Linear(GATE_LOW_RANK_DIM, HK * Dk, bias=True),
+                                                           {"gk_proj.1": HK * Dk}, recurrence={"gk_proj.1"})})
         if cfg.use_short_conv:
             self.conv1d = ShortConvolution(sum(self.qkv.values()), cfg.conv_size, bias=False, activation="silu",
                                            parts={"q_conv1d": H * Dk, "k_conv1d": HK * Dk, "v_conv1d": HK * Dv})

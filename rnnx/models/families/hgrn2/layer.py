@@ -24,7 +24,7 @@ class HGRN2Attention(nn.Module):
         H, Dk, D = cfg.heads, cfg.head_f_dim, cfg.hidden_size
         self.cfg, self.layer, self.shape = cfg, layer, (H, Dk, D // H)
         qfi = {"q_proj": H * Dk, "f_proj": H * Dk, "i_proj": D}
-        self.proj = FusedLinear(D, qfi)
+        self.proj = FusedLinear(D, qfi, recurrence=("f_proj",))  # the forget gate
         if cfg.use_short_conv:
             self.conv1d = ShortConvolution(sum(qfi.values()), cfg.conv_size, bias=False, activation=None,
                                            parts={"q_conv1d": H * Dk, "f_conv1d": H * Dk, "i_conv1d": D})

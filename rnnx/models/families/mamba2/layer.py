@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .... import ops
-from ...layers import ShortConvolution, repeat_heads
+from ...layers import ShortConvolution, declare_columns, repeat_heads
 
 
 class GroupGatedRMSNorm(nn.Module):
@@ -35,7 +35,8 @@ class Mamba2Mixer(nn.Module):
         super().__init__()
         H, P, G, N, I = cfg.num_heads, cfg.head_dim, cfg.n_groups, cfg.state_size, cfg.intermediate_size
         self.shape = (H, P, G, N, I)
-        self.in_proj = nn.Linear(cfg.hidden_size, 2 * I + 2 * G * N + H, bias=cfg.use_bias)
+        self.in_proj = declare_columns(nn.Linear(cfg.hidden_size, 2 * I + 2 * G * N + H, bias=cfg.use_bias),
+                                       {"z": I, "xBC": I + 2 * G * N, "dt": H}, recurrence={"dt"})
         self.conv1d = ShortConvolution(I + 2 * G * N, cfg.conv_kernel, bias=cfg.use_conv_bias, activation="silu")
         self.dt_bias = nn.Parameter(torch.zeros(H))
         self.A_log = nn.Parameter(torch.zeros(H))

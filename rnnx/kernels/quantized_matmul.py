@@ -1,0 +1,106 @@
+"""TIR kernels of a matrix product against quantized weights, `y = x @ dequantize(W)`: what an rnnx quantized
+export's `DequantizeLinear -> MatMul` compiles to (`rnnx/compiler/quantized.py` packs the weights and calls these).
+
+Parameters `(x, wp, scale, y)`: x `(M, K)` fp32; y `(M, N)` fp32; the weights packed in tiles of `nt` output
+columns, so that a tile's weights are one contiguous stream:
+
+- int8 (`bits` 8): `wp` int8 `(N / nt, K, nt)`, `W[k, n] = scale[n] · wp[n // nt, k, n % nt]`, `scale` `(N,)`,
+  symmetric per output channel;
+- int4 (`bits` 4): `wp` int8 `(N / nt, K, nt / 2)`, each byte two weights, column `j` of the tile in its low
+  nibble and column `j + nt / 2` in its high one (both signed, -8..7), so that one vector load unpacks into two
+  vectors with shifts; `scale` `(K / group, N)`, blocked along K as the ONNX DequantizeLinear's `block_size`.
+
+The weights stay int8 / int4 in the library and are widened in registers: per k, the tile's `nt` weights
+become fp32 (times their scale for int4), then a register block of `mr` rows multiply-adds them, so each
+widened weight serves `mr` rows. Each row block keeps `mr x nt` accumulators in registers; int8's per-channel
+scale is applied once, at the end. The step (M = 1: a matrix-vector product, bound by the bytes of weights it
+reads) uses `mr` = M; the prefill (a symbolic M) blocks of 4 rows and a tail of single rows. Tiles run in
+parallel where `attrs["parallel"]` (the caller's choice, as `rnnx.compiler.schedules.PARALLEL_MIN_MACS`).
+"""
+from __future__ import annotations
+
+from . import register
+
+F32, I8, I32 = "float32", "int8", "int32"
+SEQUENCE_ROWS = 4  # the prefill's register block: 4 rows x nt columns of accumulators
+BLOCK_ROWS = 64    # rows of x that every tile reads before the next: 64 x K floats stay in L2 (K = 2048: 512 KB)
+
+
+def _kernel(shapes, attrs, name):
+    from tvm.script import tirx as T
+
+    (M, K), wshape, sshape = shapes[0], tuple(shapes[1]), tuple(shapes[2])
+    bits, N = int(attrs["bits"]), int(attrs["N"])
+    tiles, half = wshape[0], wshape[2]
+    nt = half * 2 if bits == 4 else half
+    group = K // sshape[0] if bits == 4 else K
+    static = isinstance(M, int)
+    mr = M if static and M <= SEQUENCE_ROWS else SEQUENCE_ROWS
+    loop = T.parallel if attrs.get("parallel") else T.serial
+    tail = not static or M % mr != 0  # rows after the last full block
+
+    @T.macro
+    def widen(w_, wp_, s_, n0_, k_):
+        # the tile's weights at row k_ as fp32 (int4: times the scale of k_'s block)
+        if bits == 8:
+            for j_ in T.vectorized(nt):
+                w_[j_] = T.Cast(F32, wp_[n0_, k_, j_])
+        else:
+            for j_ in T.vectorized(half):
+                w_[j_] = T.Cast(F32, T.shift_right(T.shift_left(T.Cast(I32, wp_[n0_, k_, j_]), 28), 28)) \
+                    * s_[k_ // group, n0_ * nt + j_]
+            for j_ in T.vectorized(half):
+                w_[half + j_] = T.Cast(F32, T.shift_right(T.Cast(I32, wp_[n0_, k_, j_]), 4)) \
+                    * s_[k_ // group, n0_ * nt + half + j_]
+
+    @T.macro
+    def rows(x_, wp_, s_, y_, n0_, m0_, rows_: int):
+        # y_[m0_ : m0_ + rows_, the tile's columns]
+        acc_ = T.alloc_buffer((rows_, nt), F32, scope="global")
+        w_ = T.alloc_buffer((nt,), F32, scope="global")
+        for mi_ in T.unroll(rows_):
+            for j_ in T.vectorized(nt):
+                acc_[mi_, j_] = T.float32(0)
+        for k_ in range(K):
+            widen(w_, wp_, s_, n0_, k_)
+            for mi_ in T.unroll(rows_):
+                for j_ in T.vectorized(nt):
+                    acc_[mi_, j_] = acc_[mi_, j_] + x_[m0_ + mi_, k_] * w_[j_]
+        for mi_ in T.unroll(rows_):
+            for j_ in T.vectorized(nt):
+                if bits == 8:
+                    y_[m0_ + mi_, n0_ * nt + j_] = acc_[mi_, j_] * s_[n0_ * nt + j_]
+                else:
+                    y_[m0_ + mi_, n0_ * nt + j_] = acc_[mi_, j_]
+
+    @T.macro
+    def body(x_, wp_, s_, y_, m_):
+        for b_ in range((m_ + BLOCK_ROWS - 1) // BLOCK_ROWS):
+            for n0_ in loop(tiles):
+                for m0_ in range(T.min(BLOCK_ROWS, m_ - b_ * BLOCK_ROWS) // mr):
+                    rows(x_, wp_, s_, y_, n0_, b_ * BLOCK_ROWS + m0_ * mr, mr)
+                if tail:
+                    for m1_ in range(b_ * BLOCK_ROWS + T.min(BLOCK_ROWS, m_ - b_ * BLOCK_ROWS) // mr * mr,
+                                     T.min(m_, (b_ + 1) * BLOCK_ROWS)):
+                        rows(x_, wp_, s_, y_, n0_, m1_, 1)
+
+    if static:
+        @T.prim_func
+        def kernel(x: T.Buffer((M, K), F32), wp: T.Buffer(wshape, I8), scale: T.Buffer(sshape, F32),
+                   y: T.Buffer((M, N), F32)):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            body(x, wp, scale, y, M)
+    else:  # M bound by match_buffer, as TVM's legalized functions do: a copy of the function keeps that binding
+        @T.prim_func(s_tir=True)
+        def kernel(x_: T.handle, wp: T.Buffer(wshape, I8), scale: T.Buffer(sshape, F32), y_: T.handle):
+            T.func_attr({"global_symbol": name, "tir.noalias": True})
+            rows_ = T.int64()
+            x = T.match_buffer(x_, (rows_, K), F32)
+            y = T.match_buffer(y_, (rows_, N), F32)
+            body(x, wp, scale, y, rows_)
+
+    return kernel
+
+
+register("quantized_matmul", "step", _kernel)
+register("quantized_matmul", "sequence", _kernel)
