@@ -69,10 +69,10 @@ def measure_config(config: str, args, workdir: Path) -> dict:
     ctx = Context(config, workdir)
     runtimes = {}
     for runtime in RUNTIMES:
-        module = load(runtime)
-        if runtime not in args.runtimes:
-            runtimes[runtime] = {"label": module.LABEL, "error": "not measured in this run (--runtimes)"}
+        if runtime not in args.runtimes:  # not imported either: executorch comes with the bench extra only
+            runtimes[runtime] = {"label": runtime, "error": "not measured in this run (--runtimes)"}
             continue
+        module = load(runtime)
         try:
             spec = module.prepare(ctx)
         except Exception as e:  # noqa: BLE001 - a peer that cannot run this config is a row of the table
@@ -214,11 +214,17 @@ figures are noisy."""
 
 
 def machine() -> dict:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:  # executorch comes with the bench extra only
+            return "not installed"
 
     cpu = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
     return {"cpu": cpu.group(1) if cpu else "unknown", "cores": os.cpu_count(),
-            **{p: version(p) for p in ("torch", "onnxruntime", "executorch", "apache-tvm")}}
+            **{p: installed(p) for p in ("torch", "onnxruntime", "executorch", "apache-tvm")}}
 
 
 

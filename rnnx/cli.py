@@ -195,7 +195,7 @@ def drift_table(kl) -> Table:
     from .numerics import KL_FLAT_RATIO
 
     table = Table(title=f"KL(fp32 || quantized) per step: {kl.name}",
-                  caption=f"flat: the last tenth's mean within {KL_FLAT_RATIO:g}x the first's")
+                  caption=f"flat: the last tenth's mean within {KL_FLAT_RATIO:g}x the second's")
     for column in ("steps", "mean KL (nats)"):
         table.add_column(column, justify="right")
     bucket = kl.steps // len(kl.kl)

@@ -64,6 +64,6 @@ QUANTIZED_TASK_TOLERANCE = {
     "int4": {"bits": 0.03, "mse": 0.05, "differ": None, "accuracy": 0.02},
 }
 # Along a long stream with the state carried, the KL of a quantized model's next-step distributions from fp32's
-# is flat when its last tenth's mean is at most this times its first tenth's: an error that compounds through the
-# state grows instead.
+# is flat when its last tenth's mean is at most this times its second tenth's (the first is the state filling from
+# the initial state both share): an error that compounds through the state grows instead.
 KL_FLAT_RATIO = 2.0

@@ -56,12 +56,14 @@ def fuse_dequantize_matmul(graph: onnx.GraphProto, op_type: str) -> None:
 
 def pack(weight: np.ndarray, scale: np.ndarray, bits: int, tile: int) -> tuple[np.ndarray, np.ndarray]:
     """`weight (K, N)` int8 (int4 values for bits 4) -> the kernel's tiles: `(N / tile, K, tile)` int8, or for
-    int4 `(N / tile, K, tile / 2)`, column j of a tile in a byte's low nibble, column j + tile / 2 in its high."""
+    int4 `(N / tile, K, tile / 2)`, `w + 8` (0..15) of column j of a tile in a byte's low nibble and of column
+    j + tile / 2 in its high one."""
     K, N = weight.shape
     tiles = weight.reshape(K, N // tile, tile).transpose(1, 0, 2)
     if bits == 8:
         return np.ascontiguousarray(tiles), scale.astype(np.float32)
-    low, high = tiles[..., : tile // 2].astype(np.uint8) & 0xF, tiles[..., tile // 2:].astype(np.uint8) << 4
+    unsigned = (tiles.astype(np.int16) + 8).astype(np.uint8)
+    low, high = unsigned[..., : tile // 2], unsigned[..., tile // 2:] << 4
     return np.ascontiguousarray((low | high).view(np.int8)), scale.astype(np.float32)
 
 

@@ -46,9 +46,9 @@ def test_kernel_matches_dequantized_product_in_fp64(bits, kind, rows):
         assert result.passed, (m, result)
 
 
-def test_int4_packing_puts_a_tile_s_halves_in_the_low_and_high_nibbles():
+def test_int4_packing_puts_a_tile_s_halves_in_the_low_and_high_nibbles_offset_by_8():
     w = np.arange(-8, 8, dtype=np.int8).reshape(1, 16).repeat(2, 0)  # K = 2 rows of 16 columns
     wp, _ = pack(w, np.ones((1, 16), np.float32), 4, tile=16)
     assert wp.shape == (1, 2, 8)
-    low = ((wp.astype(np.int32) & 0xF) ^ 8) - 8  # the low nibble, sign-extended
-    assert (low == w[:, :8]).all() and ((wp.astype(np.int32) >> 4) == w[:, 8:]).all()
+    u = wp.view(np.uint8)
+    assert ((u & 0xF) == w[:, :8] + 8).all() and ((u >> 4) == w[:, 8:] + 8).all()
