@@ -35,19 +35,30 @@ def parity_references(export: Path, manifest: ExportManifest) -> list:
     return [TorchRunner(manifest), _onnx_runner(export, manifest)]
 
 
-def _runners(path: Path, emulate: bool = False):
-    """(the export's manifest, the backend under test, its parity references): an artifact's compiled code (with
-    `emulate`, its own program under the target's emulator) against `parity_references`, or an export's graphs
-    against PyTorch (a quantized export's against nothing: see `drift`)."""
+def _manifest(path: Path) -> tuple[ExportManifest, Path | None]:
+    """(the export's manifest, the export directory an artifact carries; None for an export)."""
     if (path / ArtifactManifest.FILE).is_file():
         artifact = read_artifact(path)
         manifest = read_manifest(path / EXPORT_COPY)
         if manifest != artifact.export:
             raise RnnxError(f"{path / EXPORT_COPY} is not the export {path} was compiled from: its manifest differs")
-        backend = EmulatedRunner(path) if emulate else ArtifactRunner(path)
-        return manifest, backend, parity_references(path / EXPORT_COPY, manifest)
-    manifest = read_manifest(path)
-    return manifest, _onnx_runner(path, manifest), [] if manifest.quantization is not None else [TorchRunner(manifest)]
+        return manifest, path / EXPORT_COPY
+    return read_manifest(path), None
+
+
+def _backend(path: Path, manifest: ExportManifest, carried: Path | None, emulate: bool = False):
+    """What is under test: an artifact's compiled code (with `emulate`, its own program under the target's
+    emulator), or an export's graphs."""
+    if carried is not None:
+        return EmulatedRunner(path) if emulate else ArtifactRunner(path)
+    return _onnx_runner(path, manifest)
+
+
+def _references(manifest: ExportManifest, carried: Path | None) -> list:
+    """An artifact's `parity_references`; an export's PyTorch (a quantized export's nothing: see `drift`)."""
+    if carried is not None:
+        return parity_references(carried, manifest)
+    return [] if manifest.quantization is not None else [TorchRunner(manifest)]
 
 
 def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000, seed: int = 0,
@@ -57,7 +68,8 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
     the export's graphs); returns the backend's name and the checks. An export of a checkpoint is checked
     first against the checkpoint run by its own framework (the long stream too), when that is installed;
     when it is not, `on_note` is told so."""
-    manifest, backend, references = _runners(Path(path))
+    manifest, carried = _manifest(Path(path))
+    backend, references = _backend(Path(path), manifest, carried), _references(manifest, carried)
     checks = []
     with contextlib.ExitStack() as stack:
         source = source_runner(manifest, on_note) if manifest.quantization is None else None
@@ -77,7 +89,8 @@ def quality(path: Path, data: Path, *, emulate: bool = False, window: int = 1024
     from ..tokenizer import load_tokenizer
 
     path = Path(path)
-    manifest, backend, _ = _runners(path, emulate)
+    manifest, carried = _manifest(path)
+    backend = _backend(path, manifest, carried, emulate)
     tokenizer = load_tokenizer(path, manifest) if manifest.signature.input == "tokens" else None
     return task_quality(data, manifest, backend, TorchRunner(manifest), tokenizer, window=0 if emulate else window)
 
@@ -85,7 +98,7 @@ def quality(path: Path, data: Path, *, emulate: bool = False, window: int = 1024
 def drift(path: Path, *, steps: int = 10_000, seed: int = 0) -> Drift | None:
     """For a quantized export or artifact, the KL of its predictions from the fp32 export's along a stream of
     `steps` (`rnnx.verify.drift`); None for an fp32 one, or a forecaster (no distribution to compare)."""
-    manifest, backend, _ = _runners(Path(path))
+    manifest, carried = _manifest(Path(path))
     q = manifest.quantization
     if q is None or manifest.signature.output == "forecast":
         return None
@@ -93,6 +106,7 @@ def drift(path: Path, *, steps: int = 10_000, seed: int = 0) -> Drift | None:
     if not (source / ExportManifest.FILE).is_file() or sha256(source / ExportManifest.FILE) != q.source.manifest_sha256:
         raise RnnxError(f"{path} was quantized from {source}, which is not there or has changed since: the KL "
                         "check runs against that fp32 export (re-quantize from the export you have)")
+    backend = _backend(Path(path), manifest, carried)
     return kl_drift(backend, _onnx_runner(source, read_manifest(source)), manifest, steps=steps, seed=seed)
 
 
