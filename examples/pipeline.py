@@ -125,6 +125,20 @@ def _lap(start: float) -> float:
     return round(time.perf_counter() - start, 1)
 
 
+def write_data(path: Path, text: str | None = None, **arrays) -> Path:
+    """Write a data file the scoring reads (`rnnx verify --data`), atomically: `text` as UTF-8, else `arrays` as
+    an .npz of plain arrays. Returns `path`."""
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(path) as f:
+        if text is not None:
+            f.write(text.encode())
+        else:
+            np.savez(f, **arrays)
+    return path
+
+
 def write_results(out: Path, results: dict) -> Path:
     path = out / "results.json"
     with atomic_file(path) as f:

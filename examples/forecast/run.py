@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 import rnnx.models.families  # noqa: F401  (registers the families)
 from rnnx.errors import RnnxError
-from rnnx.fileio import atomic_file
 from rnnx.models.checkpoint import save_checkpoint
 from rnnx.models.reference import ReferenceModel
 
@@ -100,13 +99,6 @@ def train(series: np.ndarray, settings: Settings, seed: int) -> tuple[ReferenceM
     return model, log | {"batch": settings.batch, "context": settings.context}
 
 
-def write_npz(path: Path, features: np.ndarray, targets: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as f:
-        np.savez(f, features=features, targets=targets)
-    return path
-
-
 def run(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="seconds of training, a few test windows (for the tests)")
@@ -130,8 +122,9 @@ def run(argv=None) -> int:
     save_checkpoint(model, CONFIG, checkpoint)
     board = slice(settings.board_windows)
     results |= pipeline.deploy(checkpoint, out, targets=TARGETS,
-                               data=write_npz(out / "data" / "test.npz", features, targets),
-                               board_data=write_npz(out / "data" / "test_board.npz", features[board], targets[board]),
+                               data=pipeline.write_data(out / "data" / "test.npz", features=features, targets=targets),
+                               board_data=pipeline.write_data(out / "data" / "test_board.npz", features=features[board],
+                                                             targets=targets[board]),
                                checks=settings.checks)
     path = pipeline.write_results(out, results)
     mse, best = results["quality"]["onnxruntime"]["pytorch"], min(baselines, key=baselines.get)

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 
 import rnnx.models.families  # noqa: F401  (registers the families)
 from rnnx.errors import RnnxError
-from rnnx.fileio import atomic_file
 from rnnx.models.checkpoint import save_checkpoint
 from rnnx.models.reference import ReferenceModel
 
@@ -115,13 +114,6 @@ def train(data: Split, config, settings: Settings, seed: int) -> tuple[Reference
     return model, log | {"batch": settings.batch, "standardisation": {"mean": mean.tolist(), "std": std.tolist()}}
 
 
-def write_npz(path: Path, data: Split) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as f:
-        np.savez(f, features=data.features, lengths=data.lengths, labels=data.labels)
-    return path
-
-
 def run_dataset(name: str, settings: Settings, out: Path, seed: int) -> dict:
     train_split, test, classes = load(name)
     config = dataclasses.replace(pipeline.MICRO_AAREN, name=f"motion-{name}", input_channels=train_split.features.shape[2],
@@ -138,8 +130,9 @@ def run_dataset(name: str, settings: Settings, out: Path, seed: int) -> dict:
     save_checkpoint(model, config, checkpoint)
     every = np.linspace(0, len(test.labels) - 1, settings.board_sequences or len(test.labels)).round().astype(int)
     board = Split(*(a[every] for a in dataclasses.astuple(test)))  # spread over the test set: every class
-    results |= pipeline.deploy(checkpoint, out, targets=TARGETS, data=write_npz(out / "data" / "test.npz", test),
-                               board_data=write_npz(out / "data" / "test_board.npz", board), checks=settings.checks)
+    data = pipeline.write_data(out / "data" / "test.npz", **vars(test))
+    board_data = pipeline.write_data(out / "data" / "test_board.npz", **vars(board))
+    results |= pipeline.deploy(checkpoint, out, targets=TARGETS, data=data, board_data=board_data, checks=settings.checks)
     return results
 
 

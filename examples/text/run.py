@@ -21,7 +21,6 @@ import torch.nn.functional as F
 
 import rnnx.models.families  # noqa: F401  (registers the families)
 from rnnx.errors import RnnxError
-from rnnx.fileio import atomic_file
 from rnnx.models.checkpoint import save_checkpoint
 from rnnx.models.families.gated_deltanet.config import GatedDeltaNetConfig
 from rnnx.models.family import FAMILIES
@@ -118,13 +117,6 @@ def train(data: bytes, settings: Settings, seed: int) -> tuple[torch.nn.Module, 
                          "bytes_seen": settings.steps * settings.batch * settings.context}
 
 
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(path) as f:
-        f.write(text.encode())
-    return path
-
-
 def head(text: str, n_bytes: int) -> str:
     """The first `n_bytes` of `text`'s UTF-8, cut back to a whole character."""
     return text.encode()[:n_bytes].decode("utf-8", "ignore")
@@ -162,8 +154,8 @@ def run(argv=None) -> int:
         checkpoint = args.checkpoint.resolve()
         results["training"] = {"skipped": f"deployed the checkpoint {checkpoint}"}
     results["checkpoint"] = {"path": str(checkpoint), "bytes": sum(f.stat().st_size for f in checkpoint.iterdir())}
-    data = write_text(out / "data" / "held_out.txt", head(held_out, settings.held_out_bytes))
-    board_data = write_text(out / "data" / "held_out_board.txt", head(held_out, settings.board_bytes))
+    data = pipeline.write_data(out / "data" / "held_out.txt", head(held_out, settings.held_out_bytes))
+    board_data = pipeline.write_data(out / "data" / "held_out_board.txt", head(held_out, settings.board_bytes))
     results |= pipeline.deploy(checkpoint, out, targets=TARGETS, data=data, board_data=board_data,
                                checks=settings.checks)
     results["sample"] = generate(out / "host", settings.sample_bytes, args.seed)
