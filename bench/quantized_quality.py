@@ -1,4 +1,5 @@
-"""The quantization gates on trained models: the task metric of each format (fp32, int8, int4) on each backend
+"""The quantization gates on trained models: the task metric of each format (fp32, int8, int4, and both with int8
+activations: int8-a8, int4-a8) on each backend
 (onnxruntime on the export, rnnx on the host, the boards' own programs under qemu), next to the fp32 PyTorch
 model's, and the KL of the host artifact's predictions from the fp32 export's along a long stream, by position.
 
@@ -24,7 +25,7 @@ from rnnx.packaging import compile_export
 from rnnx.quantize import quantize_export
 from rnnx.verify import drift, quality
 
-FORMATS = ("fp32", "int8", "int4")
+FORMATS = ("fp32", "int8", "int4", "int8-a8", "int4-a8")
 BOARDS = ("raspberry-pi-5", "cortex-m4f")
 
 
@@ -35,7 +36,8 @@ def measure(checkpoint: str, data: Path, board_data: Path | None, stream: int, w
     for fmt in FORMATS:
         if fmt != "fp32":
             exports[fmt] = work / fmt
-            quantize_export(exports["fp32"], exports[fmt], fmt)
+            weights, _, activations = fmt.partition("-a")
+            quantize_export(exports["fp32"], exports[fmt], weights, activations="int8" if activations else None)
         rows = {"onnxruntime": quality(exports[fmt], data).as_dict()}
         host = work / f"{fmt}-host"
         compile_export(exports[fmt], "host", host)

@@ -40,10 +40,13 @@ ROWS = (("rnnx compiled, 1 thread", "rnnx_compiled", (1,)),
         ("onnxruntime, best of 1/2 threads", "ort", (1, 2)),
         ("rnnx int8, best of 1/2 threads", "rnnx_int8", (1, 2)),
         ("rnnx int4 (block 32), best of 1/2 threads", "rnnx_int4", (1, 2)),
+        ("rnnx int8, int8 activations, best of 1/2 threads", "rnnx_int8_a8", (1, 2)),
+        ("rnnx int4 (block 32), int8 activations, best of 1/2 threads", "rnnx_int4_a8", (1, 2)),
         ("onnxruntime int8 (quantize_dynamic), best of 1/2 threads", "ort_int8", (1, 2)),
         ("onnxruntime int4 (MatMulNBits, accuracy 4), best of 1/2 threads", "ort_int4", (1, 2)),
         ("onnxruntime int4 (MatMulNBits, accuracy 0), best of 1/2 threads", "ort_int4_exact", (1, 2)),
         ("ExecuTorch + XNNPACK, best of 1/2 threads", "executorch", (1, 2)),
+        ("ExecuTorch + XNNPACK 8da4w (group 32), best of 1/2 threads", "executorch_8da4w", (1, 2)),
         ("PyTorch eager, 1 thread", "eager", (1,)))
 
 

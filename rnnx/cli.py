@@ -126,16 +126,20 @@ def quantize_command(export: Path = typer.Argument(..., help="An export director
                      group: int = typer.Option(32, help="int4's block size along K; it must divide every K quantized."),
                      head: bool = typer.Option(False, "--head", help="Quantize the output head too."),
                      embedding: bool = typer.Option(False, "--embedding", help="Quantize the input embedding too "
-                                                    "(int8 rows).")):
+                                                    "(int8 rows)."),
+                     activations: str = typer.Option(None, help="int8: quantize each quantized MatMul's input too "
+                                                     "(symmetric, per token), for integer dot products.")):
     """Quantize an export's weights to int8 or int4, in standard ONNX (DequantizeLinear -> MatMul): a new export.
     The recurrence's decay, gate, β and dt columns, norms and convolutions stay fp32; the head and the embedding
     too unless asked."""
     from .quantize import quantize_export
 
-    q = quantize_export(export, out, weights, group=group, head=head, embedding=embedding).quantization
+    q = quantize_export(export, out, weights, group=group, head=head, embedding=embedding,
+                        activations=activations).quantization
     quantized = sum(w.bits != 32 for w in q.weights)
     kept = sum(k.stop - k.start for w in q.weights for k in w.kept if w.bits != 32)
-    console.print(f"quantized {export} to {out} ({weights}{f', group {group}' if weights == 'int4' else ''}): "
+    how = weights + (f", group {group}" if weights == "int4" else "") + (f", {activations} activations" if activations else "")
+    console.print(f"quantized {export} to {out} ({how}): "
                   f"{quantized} of {len(q.weights)} weight tensors, {kept:,} recurrence columns kept fp32; weights "
                   f"{q.bytes_before:,} -> {q.bytes_after:,} bytes", highlight=False, soft_wrap=True)
 
@@ -175,12 +179,12 @@ def verify_command(path: Path = typer.Argument(..., help="An export directory or
                          | ({"drift": kl.as_dict()} if kl else {}), indent=2))
     else:
         table = Table(title=f"rnnx verify {path} ({backend})",
-                      caption="pass: max abs error <= atol + rtol · max|reference| (rnnx/numerics.py)")
-        for column in ("check", "max abs error", "max rel error", "tolerance (atol, rtol)", "pass"):
+                      caption="pass: max abs error <= atol + rtol · max|reference|, or normalized MSE <= nmse "
+                              "(quantized activations; rnnx/numerics.py)")
+        for column in ("check", "max abs error", "max rel error", "nmse", "tolerance", "pass"):
             table.add_column(column, justify="left" if column == "check" else "right")
         for c in checks:
-            table.add_row(c.name, f"{c.max_abs:.2e}", f"{c.max_rel:.2e}",
-                          f"{c.tolerance.atol:g}, {c.tolerance.rtol:g}",
+            table.add_row(c.name, f"{c.max_abs:.2e}", f"{c.max_rel:.2e}", f"{c.nmse:.1e}", str(c.tolerance),
                           "[green]yes[/]" if c.passed else "[bold red]NO[/]")
         if checks:
             console.print(table)

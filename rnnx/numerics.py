@@ -15,8 +15,14 @@ import torch
 
 @dataclass(frozen=True)
 class Tolerance:
+    """Pass when `max |a - e| <= atol + rtol · max |e|`; or, with `nmse`, when the normalized mean squared
+    error `Σ (a - e)² / Σ e²` is at most it (QUANTIZED_ACTIVATIONS)."""
     atol: float
     rtol: float
+    nmse: float | None = None
+
+    def __str__(self) -> str:
+        return f"nmse {self.nmse:g}" if self.nmse is not None else f"{self.atol:g}, {self.rtol:g}"
 
 
 TOLERANCES = {
@@ -26,24 +32,40 @@ TOLERANCES = {
 }
 
 
+# Quantized activations (`rnnx quantize --activations int8`) are a step function of the values before them: an
+# fp32 rounding difference upstream (another summation order) moves a value across a rounding boundary now and
+# then, and that token's quantized value by a step (1/127 of its peak), which the layers and the state carry on;
+# no two correct implementations avoid it (onnxruntime's optimized and unoptimized runs of ref-small int8 with
+# int8 activations differ by a normalized MSE of 4e-5 in the logits and up to 2.6e-4 in the state, 300 tokens).
+# So compiled code of such an export is held to its graphs on the normalized MSE, as llama.cpp's test-backend-ops
+# holds quantized backends, with this bound; its kernels are held to fp64 on the same quantized inputs at the
+# fp32 tolerance (tests/test_quantized_activations.py).
+QUANTIZED_ACTIVATIONS = Tolerance(atol=0.0, rtol=0.0, nmse=1e-3)
+
+
 @dataclass(frozen=True)
 class Comparison:
     max_abs: float      # largest absolute error
     max_rel: float      # largest absolute error over the reference's largest magnitude
+    nmse: float         # Σ (actual - expected)² / Σ expected²
     tolerance: Tolerance
     passed: bool
 
 
-def compare(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype = torch.float32) -> Comparison:
-    """Compare `actual` with the fp64 `expected` under the tolerance for inputs of `dtype`."""
-    tol = TOLERANCES[dtype]
+def compare(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype = torch.float32,
+            tolerance: Tolerance | None = None) -> Comparison:
+    """Compare `actual` with the fp64 `expected` under `tolerance`, by default the one for inputs of `dtype`."""
+    tol = tolerance or TOLERANCES[dtype]
     a, e = actual.double(), expected.double()
     same_inf = torch.isinf(e) & (a == e)  # e.g. the running max of an empty summary
     err = torch.where(same_inf, 0.0, (a - e).abs())
     scale = torch.where(same_inf, 0.0, e.abs())
     max_abs, max_scale = _max(err), _max(scale)
     rel = max_abs / max_scale if max_scale else max_abs
-    return Comparison(max_abs, rel, tol, max_abs <= tol.atol + tol.rtol * max_scale)
+    power = float((scale ** 2).sum())
+    nmse = float((err ** 2).sum()) / power if power else float((err ** 2).sum())
+    passed = nmse <= tol.nmse if tol.nmse is not None else max_abs <= tol.atol + tol.rtol * max_scale
+    return Comparison(max_abs, rel, nmse, tol, passed)
 
 
 def _max(x: torch.Tensor) -> float:

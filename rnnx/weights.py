@@ -91,8 +91,11 @@ class Quantization:
     """How `rnnx quantize` wrote a quantized export's weights: `format` int8 (symmetric, a scale per output
     channel: DequantizeLinear axis 1) or int4 (symmetric, a scale per block of `group` along K: DequantizeLinear
     block_size, opset 21), scales of `scale_dtype`; the head and embedding quantized only when `head` /
-    `embedding` (an embedding table as int8 rows, gathered then scaled: Gather, Cast, Mul). Bytes are of the
-    weights one graph holds."""
+    `embedding` (an embedding table as int8 rows, gathered then scaled: Gather, Cast, Mul). `activations` int8:
+    each quantized MatMul's input is quantized too, as the graph says it (`ai.rnnx.QuantizeInt8PerToken`:
+    symmetric, a scale per token; `rnnx.quantize.activations`), so that a compiler may multiply integers
+    (dot-product instructions); None: fp32 activations. Bytes are of the weights one graph
+    holds."""
     format: str
     group: int | None
     scale_dtype: str
@@ -102,12 +105,16 @@ class Quantization:
     bytes_before: int
     bytes_after: int
     source: QuantizationSource
+    activations: str | None = None
 
     FORMATS: ClassVar[tuple[str, ...]] = ("int8", "int4")
+    ACTIVATIONS: ClassVar[tuple[str, ...]] = ("int8",)
 
     def problems(self) -> list[str]:
         found = [f"quantization.format is {self.format!r}, not one of {', '.join(self.FORMATS)}"] \
             if self.format not in self.FORMATS else []
+        if self.activations is not None and self.activations not in self.ACTIVATIONS:
+            found.append(f"quantization.activations is {self.activations!r}, not one of {', '.join(self.ACTIVATIONS)}")
         if self.format == "int4" and (self.group is None or self.group < 1):
             found.append(f"quantization.group is {self.group}, but int4 needs a positive block size")
         for total in ("bytes_before", "bytes_after"):

@@ -8,7 +8,8 @@ their runtime at the top: a worker imports only the module it measures.
 """
 import importlib
 
-RUNTIMES = ("rnnx_compiled", "rnnx_int8", "rnnx_int4", "ort", "ort_int8", "ort_int4", "ort_int4_exact", "executorch", "eager")
+RUNTIMES = ("rnnx_compiled", "rnnx_int8", "rnnx_int4", "rnnx_int8_a8", "rnnx_int4_a8", "ort", "ort_int8", "ort_int4",
+            "ort_int4_exact", "executorch", "executorch_8da4w", "eager")
 
 
 class Unavailable(Exception):

@@ -1,7 +1,7 @@
 """rnnx: the portable export compiled for this machine (`rnnx compile EXPORT --target host`) and run by
 `rnnx.runtime.Session`, whose step updates the state buffers in place. TVM's thread pool size comes from
 TVM_NUM_THREADS, which the parent sets for each worker. `prepare_quantized` is the same after `rnnx quantize`
-(rnnx_int8, rnnx_int4)."""
+(rnnx_int8, rnnx_int4, and with int8 activations rnnx_int8_a8, rnnx_int4_a8)."""
 import subprocess
 import sys
 
@@ -21,9 +21,11 @@ def prepare(ctx) -> dict:
     return {"artifact": str(artifact)}
 
 
-def prepare_quantized(ctx, weights: str) -> dict:
-    export, artifact = ctx.workdir / f"export-{weights}", ctx.workdir / f"artifact-{weights}"
-    _rnnx("quantize", str(ctx.export("portable")), "-o", str(export), "--weights", weights)
+def prepare_quantized(ctx, weights: str, activations: str | None = None) -> dict:
+    name = weights + (f"-a{activations}" if activations else "")
+    export, artifact = ctx.workdir / f"export-{name}", ctx.workdir / f"artifact-{name}"
+    _rnnx("quantize", str(ctx.export("portable")), "-o", str(export), "--weights", weights,
+          *(["--activations", activations] if activations else []))
     _rnnx("compile", str(export), "--target", "host", "-o", str(artifact))
     return {"artifact": str(artifact)}
 

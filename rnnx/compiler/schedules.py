@@ -84,15 +84,21 @@ def schedule_dense(target: tvm.target.Target, pack_weights: bool = True) -> tvm.
 
 @tvm.transform.module_pass(opt_level=0, name="rnnx.SplitWeightPacking")
 def _split_weight_packing(mod: tvm.ir.IRModule, _ctx) -> tvm.ir.IRModule:
-    """SplitLayoutRewritePreproc, with the plain-loop PrimFuncs hidden from it: it fails on any PrimFunc
-    without a root block, and rnnx's hand-written kernels have none."""
-    plain = {gv: f for gv, f in mod.functions_items()
-             if isinstance(f, tirx.PrimFunc) and not isinstance(f.body, s_tir.SBlockRealize)}
+    """SplitLayoutRewritePreproc, with the hand-written kernels hidden from it: it fails on any PrimFunc without
+    a block below the root, and they have none (plain loops, or a root block around them)."""
+    plain = {gv: f for gv, f in mod.functions_items() if isinstance(f, tirx.PrimFunc) and _plain(f)}
     rest = tvm.IRModule({gv: f for gv, f in mod.functions_items() if gv not in plain}, mod.attrs, mod.global_infos)
     out = relax.transform.SplitLayoutRewritePreproc()(rest)
     for gv, f in plain.items():
         out[gv] = f
     return out
+
+
+def _plain(func: tirx.PrimFunc) -> bool:
+    if not isinstance(func.body, s_tir.SBlockRealize):
+        return True
+    sch = s_tir.Schedule(func)
+    return not sch.get_child_blocks(sch.get_sblock(func.body.block.name_hint))
 
 
 def _schedule(func: tirx.PrimFunc, lanes: int, cores: int) -> tirx.PrimFunc | None:

@@ -185,4 +185,5 @@ def register(op: str, kind: str, build, *, variant: str = "", preference: int = 
 
 # Last: the op modules register their kernels and use the helpers above.
 from . import (  # noqa: E402, F401
-    aaren, causal_conv1d, decay_linear_attention, gated_delta_rule, quantized_matmul, sliding_window_attention)
+    aaren, causal_conv1d, decay_linear_attention, gated_delta_rule, quantized_activations, quantized_matmul,
+    sliding_window_attention)

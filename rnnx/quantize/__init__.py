@@ -21,15 +21,19 @@ _TWO_GB = 2**31
 
 
 def quantize_export(export: Path, out: Path, weights: str, group: int = 32, head: bool = False,
-                    embedding: bool = False) -> ExportManifest:
+                    embedding: bool = False, activations: str | None = None) -> ExportManifest:
     """Quantize the export directory `export` into `out` (written atomically): `weights` int8 (a scale per output
     channel) or int4 (a scale per `group` weights along K, opset 21); the head and the embedding too with `head`
-    / `embedding` (the embedding as int8 rows). Returns the new manifest, whose `quantization` says what was
+    / `embedding` (the embedding as int8 rows); with `activations` "int8", each quantized MatMul's input too
+    (int8 per token, `activations.py`). Returns the new manifest, whose `quantization` says what was
     done to each weight and names `export` as its source."""
     export, out = Path(export), Path(out)
     if weights not in Quantization.FORMATS:
         raise RnnxError(f"--weights {weights} is not a format rnnx writes: give one of "
                         f"{', '.join(Quantization.FORMATS)}")
+    if activations is not None and activations not in Quantization.ACTIVATIONS:
+        raise RnnxError(f"--activations {activations} is not a format rnnx writes: give "
+                        f"{', '.join(Quantization.ACTIVATIONS)} or leave it out (fp32 activations)")
     if group < 1:
         raise RnnxError(f"--group {group} must be a positive block size")
     check_output(out, ExportManifest.FILE)
@@ -43,10 +47,11 @@ def quantize_export(export: Path, out: Path, weights: str, group: int = 32, head
     plans = plan(source.weights, weights, group, head, embedding)
     graphs = {kind: onnx.load(export / g.file) for kind, g in source.graphs.items()}
     for kind, proto in graphs.items():
-        rewrite(proto, kind, plans, group)
+        rewrite(proto, kind, plans, group, activations is not None)
         if weights == "int4":
             use_int4_opset(proto)
-        onnx.helper.set_model_props(proto, {p.key: p.value for p in proto.metadata_props} | {"rnnx_weights": weights})
+        onnx.helper.set_model_props(proto, {p.key: p.value for p in proto.metadata_props} | {"rnnx_weights": weights}
+                                    | ({"rnnx_activations": activations} if activations else {}))
         onnx.checker.check_model(proto, full_check=True)
     records = [p.record(group) for p in plans]
     with atomic_directory(out, ExportManifest.FILE) as tmp:
@@ -65,4 +70,5 @@ def quantize_export(export: Path, out: Path, weights: str, group: int = 32, head
                 format=weights, group=group if weights == "int4" else None, scale_dtype="float32", head=head,
                 embedding=embedding, weights=records, bytes_before=sum(r.bytes_before for r in records),
                 bytes_after=sum(r.bytes_after for r in records),
-                source=QuantizationSource(str(export.resolve()), sha256(export / ExportManifest.FILE)))))
+                source=QuantizationSource(str(export.resolve()), sha256(export / ExportManifest.FILE)),
+                activations=activations)))

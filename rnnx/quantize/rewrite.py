@@ -3,12 +3,15 @@ a scale per output column) or int4 (axis 0, `block_size`: a scale per block alon
 columns kept fp32 is cut into runs, `MatMul(x, DQ(W_q[:, a:b]))` and `MatMul(x, W[:, b:c])`, joined by
 `Concat(axis=-1)` in column order under the MatMul's output name. An embedding table is int8 rows, gathered
 first and then scaled (`Gather`, `Cast`, `Mul` by the gathered row scales: a step dequantizes the rows it reads,
-not the table); a head tied to it reads the same rows through `DequantizeLinear` (axis 0) and its Transpose."""
+not the table); a head tied to it reads the same rows through `DequantizeLinear` (axis 0) and its Transpose.
+With quantized activations, a quantized MatMul's A is `ai.rnnx.QuantizeInt8PerToken(x)` (`activations.py`), one
+node per tensor x however many MatMuls read it (the fp32 runs of a cut weight read x itself)."""
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..errors import RnnxError
+from . import activations
 from .choose import FP32, Plan
 from .scales import int4_blocks, int4_initializer, int8_channels
 
@@ -22,7 +25,9 @@ SAME_MEANING_AT_21 = {"Cast", "CastLike", "Constant", "ConstantOfShape", "Dequan
 class _Edit:
     """Nodes to insert before, or instead of, the graph's nodes (by index), and the initializers added/dropped."""
 
-    def __init__(self, graph: onnx.GraphProto):
+    def __init__(self, graph: onnx.GraphProto, inputs: bool):
+        self.inputs = inputs
+        self.quantized: dict[str, str] = {}  # activation -> its quantized-dequantized copy
         self.nodes = []
         for n in graph.node:  # copies: the graph's own are replaced at the end
             self.nodes.append(onnx.NodeProto())
@@ -39,6 +44,19 @@ class _Edit:
         node.metadata_props.extend(like.metadata_props)
         return node
 
+    def activation(self, x: str) -> str:
+        """What a quantized MatMul reads for its input `x`: x, or with quantized activations x through
+        QuantizeInt8PerToken, inserted before x's first reader."""
+        if not self.inputs:
+            return x
+        if x not in self.quantized:
+            first = self.users(x)[0]
+            node = self.node(self.nodes[first], activations.FUNCTION, [x], [f"{x}/int8"], f"{x}/{activations.FUNCTION}")
+            node.domain = activations.DOMAIN
+            self.before.setdefault(first, []).append(node)
+            self.quantized[x] = f"{x}/int8"
+        return self.quantized[x]
+
     def apply(self, graph: onnx.GraphProto) -> None:
         nodes = [m for i, n in enumerate(self.nodes) for m in [*self.before.get(i, []), *self.instead.get(i, [n])]]
         kept = [t for t in graph.initializer if t.name not in self.dropped]
@@ -47,9 +65,10 @@ class _Edit:
         graph.initializer.extend(kept + self.added)
 
 
-def rewrite(proto: onnx.ModelProto, kind: str, plans: list[Plan], group: int) -> None:
-    """Quantize, in the `kind` graph (prefill or step) `proto`, every weight whose plan says so."""
-    edit = _Edit(proto.graph)
+def rewrite(proto: onnx.ModelProto, kind: str, plans: list[Plan], group: int, inputs: bool = False) -> None:
+    """Quantize, in the `kind` graph (prefill or step) `proto`, every weight whose plan says so, and with
+    `inputs` the inputs of the MatMuls of quantized columns (int8 activations)."""
+    edit = _Edit(proto.graph, inputs)
     initializers = {t.name: t for t in proto.graph.initializer}
     for plan in plans:
         names = plan.initializers(kind) if plan.bits != FP32 else []
@@ -59,6 +78,8 @@ def rewrite(proto: onnx.ModelProto, kind: str, plans: list[Plan], group: int) ->
             (_rows if plan.rows else _columns)(edit, plan, name, w, base, group)
             edit.dropped.add(name)
     edit.apply(proto.graph)
+    if edit.quantized:
+        activations.declare(proto)
 
 
 def _columns(edit: _Edit, plan: Plan, name: str, w: np.ndarray, base: str, group: int) -> None:
@@ -86,11 +107,13 @@ def _columns(edit: _Edit, plan: Plan, name: str, w: np.ndarray, base: str, group
     edit.before.setdefault(users[0], []).extend(dequantize)
     for i in users:
         node = edit.nodes[i]
+        x = node.input[0]
         if len(sources) == 1:
-            node.input[1] = sources[0]
+            node.input[:] = [edit.activation(x), sources[0]]
             continue
         out = node.output[0]
-        pieces = [edit.node(node, "MatMul", [node.input[0], s], [f"{out}/{s}"], f"{node.name}/{s}") for s in sources]
+        pieces = [edit.node(node, "MatMul", [x if run.reason else edit.activation(x), s], [f"{out}/{s}"],
+                            f"{node.name}/{s}") for run, s in zip(plan.runs, sources)]
         edit.instead[i] = pieces + [edit.node(node, "Concat", [p.output[0] for p in pieces], [out],
                                               f"{node.name}/Concat", axis=-1)]
 

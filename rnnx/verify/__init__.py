@@ -5,7 +5,8 @@ task metric of the export or artifact next to PyTorch's (`quality`).
 A quantized export (`rnnx quantize`) computes another function than its PyTorch model: its artifacts are held
 to fp32 parity with its own graphs (`parity_references`), and the export and its artifacts are judged against
 the fp32 model on the task (`quality`, QUANTIZED_TASK_TOLERANCE) and by the KL of their predictions from the fp32
-export's along a long stream (`drift`)."""
+export's along a long stream (`drift`); one with quantized activations is held to its graphs on the normalized
+MSE (`numerics.QUANTIZED_ACTIVATIONS`: the rounding of an activation moves with fp32 rounding before it)."""
 import contextlib
 from pathlib import Path
 from typing import Callable
@@ -14,6 +15,7 @@ from ..errors import RnnxError
 from ..export.manifest import read_manifest
 from ..fileio import sha256
 from ..manifest import ArtifactManifest, ExportManifest
+from ..numerics import QUANTIZED_ACTIVATIONS, Tolerance
 from ..runtime.artifact import EXPORT_COPY, read_artifact
 from .checks import Check, run_checks
 from .drift import Drift, kl_drift
@@ -27,12 +29,25 @@ def _onnx_runner(directory: Path, manifest: dict) -> OnnxRunner:
     return OnnxRunner(directory, manifest, "reference" if manifest.flavor == "standard" else "onnxruntime")
 
 
-def parity_references(export: Path, manifest: ExportManifest) -> list:
-    """What compiled code of the export `export` must equal to fp32 rounding: PyTorch and the export's graphs;
-    for a quantized export, its graphs alone, unfused (PyTorch runs the fp32 weights)."""
+def parity_reference(export: Path, manifest: ExportManifest):
+    """The first of `parity_references`: PyTorch, or a quantized export's graphs, unfused."""
     if manifest.quantization is not None:
-        return [OnnxRunner(export, manifest, "onnxruntime-unfused")]
-    return [TorchRunner(manifest), _onnx_runner(export, manifest)]
+        return OnnxRunner(export, manifest, "onnxruntime-unfused")
+    return TorchRunner(manifest)
+
+
+def parity_references(export: Path, manifest: ExportManifest) -> list:
+    """What compiled code of the export `export` must equal to fp32 rounding (`parity_tolerance`): PyTorch and
+    the export's graphs; for a quantized export, its graphs alone, unfused (PyTorch runs the fp32 weights)."""
+    first = parity_reference(export, manifest)
+    return [first] if manifest.quantization is not None else [first, _onnx_runner(export, manifest)]
+
+
+def parity_tolerance(manifest: ExportManifest) -> Tolerance | None:
+    """What compiled code of the export is held to against `parity_references`: fp32's (None), or for quantized
+    activations the normalized-MSE bound."""
+    q = manifest.quantization
+    return QUANTIZED_ACTIVATIONS if q is not None and q.activations is not None else None
 
 
 def _manifest(path: Path) -> tuple[ExportManifest, Path | None]:
@@ -78,7 +93,8 @@ def verify(path: Path, *, prompt: int = 100, steps: int = 32, stream: int = 1000
             references.insert(0, source)
         for i, reference in enumerate(references):  # the long stream against the first reference only
             checks += run_checks(backend, reference, signature=manifest.signature, batch_size=manifest.batch_size,
-                                 prompt=prompt, steps=steps, stream=stream if i == 0 else 0, seed=seed)
+                                 prompt=prompt, steps=steps, stream=stream if i == 0 else 0, seed=seed,
+                                 tolerance=parity_tolerance(manifest))
     return backend.name, checks
 
 
@@ -112,5 +128,5 @@ def drift(path: Path, *, steps: int = 10_000, seed: int = 0) -> Drift | None:
 
 verify_export = verify
 
-__all__ = ["verify", "verify_export", "verify_emulated", "quality", "drift", "parity_references", "Check", "Drift",
-           "Quality"]
+__all__ = ["verify", "verify_export", "verify_emulated", "quality", "drift", "parity_reference", "parity_references",
+           "parity_tolerance", "Check", "Drift", "Quality"]

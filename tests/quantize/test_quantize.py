@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rnnx.errors import RnnxError
 from rnnx.export import export_model, read_manifest
-from rnnx.quantize import quantize_export, scales
+from rnnx.quantize import activations, quantize_export, scales
 from rnnx.quantize.scales import int4_blocks, int4_initializer
 from rnnx.verify.runners import OnnxRunner
 
@@ -112,6 +112,26 @@ def test_quantized_export_passes_the_full_checker_and_runs_in_onnxruntime_close_
     inputs = _inputs(manifest.signature, 96)
     reference, got = _stream(export, inputs), _stream(out, inputs)
     assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < BOUNDS[weights]
+
+
+def test_int8_activations_are_one_function_per_tensor_read_by_the_quantized_matmuls_alone(exported, quantized):
+    export = exported(TINY_GDN)  # its gates' columns stay fp32: MatMuls of one input, quantized and not
+    out = quantized(export, "int4", activations="int8")
+    manifest = read_manifest(out)
+    assert manifest.quantization.activations == "int8"
+    for graph in manifest.graphs.values():
+        onnx.checker.check_model(str(out / graph.file), full_check=True)
+        proto = onnx.load(out / graph.file)
+        producers = {o: n for n in proto.graph.node for o in n.output}
+        functions = [n for n in proto.graph.node if n.op_type == activations.FUNCTION]
+        assert functions and len({n.input[0] for n in functions}) == len(functions)
+        for node in (n for n in proto.graph.node if n.op_type == "MatMul"):
+            a, b = producers.get(node.input[0]), producers.get(node.input[1])
+            assert (a is not None and a.op_type == activations.FUNCTION) == (b is not None and b.op_type ==
+                                                                              "DequantizeLinear"), node.name
+    inputs = _inputs(manifest.signature, 96)
+    reference, got = _stream(export, inputs), _stream(out, inputs)
+    assert np.linalg.norm(got - reference) / np.linalg.norm(reference) < BOUNDS["int4"]
 
 
 def test_dequantize_linear_int8_gives_scale_times_values_exactly_in_onnxruntime(exports, quantized):
@@ -257,6 +277,8 @@ def _without_weights(export: Path, tmp_path: Path) -> Path:
     ("fp32", ["--weights", "int4", "--group", "48"],
      "--group 48 does not divide K = 128 of blocks.0.mixer.proj's weight"),
     ("fp32", ["--weights", "int3"], "--weights int3 is not a format rnnx writes: give one of int8, int4"),
+    ("fp32", ["--weights", "int8", "--activations", "int4"],
+     "--activations int4 is not a format rnnx writes: give int8 or leave it out (fp32 activations)"),
     ("quantized", ["--weights", "int4"], "is already quantized (int8, from "),
     ("old", ["--weights", "int8"], "does not record its weights (exported before rnnx did): re-export"),
 ])
