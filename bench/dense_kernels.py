@@ -35,7 +35,7 @@ from tvm.script import tirx as T
 from tvm.target.codegen import llvm_get_system_cpu
 
 from rnnx.compiler.schedules import schedule_dense, vector_lanes
-from rnnx.runtime.session import set_threads
+from rnnx.runtime.threads import set_threads
 from report import write_results
 
 SIZES = [(128, 512), (512, 128), (512, 2048), (2048, 512), (512, 256)]  # (K, N) of ref-tiny, ref-small layers
@@ -171,7 +171,7 @@ def main() -> None:
     m = machine(cores)
     shapes = [(M, K, N) for M in ROWS for K, N in SIZES]
     # every all-cores figure first: once TVM's pool has been told to use one worker, it does not always
-    # use more again (see rnnx.runtime.session.set_threads)
+    # use more again (see rnnx.runtime.threads.set_threads)
     all_cores = {shape: gflops(*shape, target(cores)) for shape in shapes}
     rows = []
     for M, K, N in shapes:

@@ -56,7 +56,8 @@ def worker(runtime: str, threads: int, spec: dict, ctx: Context, args) -> dict:
     job.write_text(json.dumps({"runtime": runtime, "threads": threads, "spec": spec, "lengths": args.lengths,
                                "stream": args.stream, "steps": args.steps, "reference": str(ctx.reference),
                                "out": str(out)}))
-    env = os.environ | {"TVM_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}
+    # threads None: the runtime's own choice (rnnx's default policy), with nothing set for it
+    env = os.environ | ({"TVM_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)} if threads else {})
     try:
         done = subprocess.run([sys.executable, __file__, "--worker", str(job)], env=env, capture_output=True,
                               text=True, timeout=WORKER_TIMEOUT_S)

@@ -357,7 +357,7 @@ def profile_command(artifact: Path = typer.Argument(..., help="A compiled artifa
                     baseline: Path = typer.Option(None, help="Another artifact profiled the same way and plotted "
                                                   "beside (e.g. a softmax attention with a KV cache)."),
                     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")):
-    """Step latency (p50, p95) by position, prefill tokens/s and memory of an artifact, on this machine or
+    """Step latency (p50, p95, p99, max) by position, prefill tokens/s and memory of an artifact, on this machine or
     on a board over TVM RPC; for a microcontroller's C bundle, its footprint and instructions per step on
     the emulated board."""
     from .packaging import profile

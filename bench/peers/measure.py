@@ -56,6 +56,7 @@ def stream(runner, length: int, timed: int) -> dict:
     steps(runner, tokens, length - WARMUP - timed)
     after_stream = memory_mb()  # before the statistics: numpy's percentile machinery allocates ~1.8 MB
     return {"step_us": {"p50": float(np.median(times)), "p95": float(np.percentile(times, 95)),
+                        "p99": float(np.percentile(times, 99)), "max": float(times.max()),
                         "mean": float(times.mean()), "n": len(times)},
             "memory_after_1k": after_warmup, "memory_after_stream": after_stream, "stream_tokens": length}
 

@@ -20,8 +20,8 @@ def build_report(artifact: Path, manifest: ArtifactManifest, *, machine: str, th
         "artifact": str(artifact), "model": manifest.export.model.source, "target": manifest.target.name,
         "machine": machine, "threads": threads,
         "tokens": len(latencies_s),
-        "step_us": {"p50": float(np.percentile(latencies_s, 50) * 1e6), "p95": float(np.percentile(latencies_s, 95) * 1e6),
-                    "mean": float(latencies_s.mean() * 1e6)},
+        "step_us": {f"p{q}": float(np.percentile(latencies_s, q) * 1e6) for q in (50, 95, 99)}
+                   | {"max": float(latencies_s.max() * 1e6), "mean": float(latencies_s.mean() * 1e6)},
         "prefill_tokens_per_s": prefill,
         "memory": memory | {"library_bytes": sum((Path(artifact) / lib).stat().st_size
                                                  for lib in manifest.libraries.values())},
@@ -55,7 +55,8 @@ def report_table(report: dict, title: str) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     step = report["step_us"]
-    table.add_row(f"step latency p50 / p95 ({report['tokens']} tokens)", f"{step['p50']:.1f} / {step['p95']:.1f} µs")
+    table.add_row(f"step latency p50 / p95 / p99 / max ({report['tokens']} tokens)",
+                  f"{step['p50']:.1f} / {step['p95']:.1f} / {step['p99']:.1f} / {step['max']:.1f} µs")
     for length, rate in report["prefill_tokens_per_s"].items():
         table.add_row(f"prefill T={length}", f"{rate:,.0f} tokens/s")
     table.add_row("state", f"{memory['state_bytes']:,} B")

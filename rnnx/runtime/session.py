@@ -8,12 +8,11 @@ nothing: each has its own state, workspace and VMs, so sessions in different thr
 `VmSession` is what a local session and one on a board over RPC (`rnnx.profile.rpc.RemoteSession`) share:
 loading, the state and its checks, and the checks of what they are fed.
 
-Threads: TVM's runtime uses half the CPUs on x86 unless told (it assumes hyper-threading), so a session
-sets the number of worker threads itself: `threads`, else $TVM_NUM_THREADS, else every CPU this process
-may run on.
+Threads: `threads`, else $TVM_NUM_THREADS, else a measured choice that falls back to one thread while the
+cores are busy (`rnnx.runtime.threads`); `realtime=True` for control loops.
 """
 import functools
-import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,26 +23,8 @@ from ..errors import RnnxError
 from ..fileio import atomic_file
 from ..targets import check_runnable_here
 from .artifact import WORKSPACE_SUFFIX, load_initial_state, read_artifact, read_state_file
-from .checks import check_inputs, check_step_input, check_threads
-
-_ASKED = os.environ.get("TVM_NUM_THREADS")  # the user's choice, before set_threads rewrites the variable
-
-
-def set_threads(threads: int | None = None) -> int:
-    """Use `threads` of TVM's workers (else $TVM_NUM_THREADS as it was at import, else every CPU we may run
-    on) in the calling thread's pool and in every pool made from now on. TVM sizes a pool once, from
-    $TVM_NUM_THREADS, and can then use fewer workers but not more, so the variable is set to the larger
-    of the request and the CPU count. (In TVM 0.27 a pool told to use fewer workers does not always use
-    more again when told: a process that needs both counts should ask for the larger one first.)"""
-    cpus = len(os.sched_getaffinity(0))
-    if threads is None:
-        threads = max(1, int(_ASKED)) if _ASKED else cpus
-    else:
-        threads = check_threads(threads)
-    os.environ["TVM_NUM_THREADS"] = str(max(threads, cpus))
-    tvm.get_global_func("runtime.config_threadpool")(1, threads)  # 1: all cores of the biggest kind
-    return threads
-
+from .checks import check_inputs, check_step_input
+from .threads import ThreadPolicy, fixed_by_user, realtime as realtime_mode, set_threads
 
 def vm_entry(vm: VirtualMachine) -> tuple:
     """(`main` of a compiled graph, the arguments it takes after its inputs): the compiler lifts a
@@ -113,12 +94,13 @@ class VmSession:
 
 class Session(VmSession):
     """An artifact on this machine: `prefill(inputs)`, `step(input)`, `reset()`, the state and its files.
-    The inputs are tokens or feature vectors, as the artifact's `signature` says."""
+    The inputs are tokens or feature vectors, as the artifact's `signature` says. `threads`: TVM's workers
+    (default: measured, see `rnnx.runtime.threads`); `realtime`: one thread, pinned, SCHED_FIFO."""
 
-    def __init__(self, artifact: Path, threads: int | None = None):
+    def __init__(self, artifact: Path, threads: int | None = None, realtime: bool = False):
         manifest = read_artifact(artifact, check_files=False)  # refuse another machine's code before hashing it
         check_runnable_here(manifest.target.name, manifest.target.arch, manifest.target.cpu_flags)
-        self.threads = set_threads(threads)
+        self._fixed = set_threads(1 if realtime else threads)
         super().__init__(artifact, tvm.cpu(), lambda lib: tvm.runtime.load_module(str(Path(artifact) / lib)))
         self._input_view = np.from_dlpack(self._input)  # a numpy view: writing it sets the step's input
         main, workspace = self._main["step"]
@@ -126,6 +108,17 @@ class Session(VmSession):
         self._step = functools.partial(main, self._input, *self._state, *workspace)
         self._step_out = None  # a view of the step's output, once seen to live in its workspace
         self._fast_token = self.signature.input == "tokens" and self.batch_size == 1
+        self._policy = None
+        if threads is None and not realtime and not fixed_by_user():
+            self._policy = ThreadPolicy(self._step)
+            self.reset()  # the measured steps moved the state
+        if realtime:
+            realtime_mode()
+
+    @property
+    def threads(self) -> int:
+        """TVM's workers the next step uses."""
+        return self._policy.threads if self._policy is not None else self._fixed
 
     @property
     def workspace_bytes(self) -> int:
@@ -145,8 +138,13 @@ class Session(VmSession):
         and leaves the state after the last step, ready for `step`."""
         inputs = check_inputs(inputs, self.signature, self.batch_size)
         main, workspace = self._main["prefill"]
-        # the kernels update the state in place: the outputs after the first are self._state's buffers
-        return np.from_dlpack(main(tvm.runtime.tensor(inputs), *self._state, *workspace)[0]).copy()
+        if self._policy is not None:
+            set_threads(self._policy.prefill_threads)
+        try:  # the kernels update the state in place: the outputs after the first are self._state's buffers
+            return np.from_dlpack(main(tvm.runtime.tensor(inputs), *self._state, *workspace)[0]).copy()
+        finally:
+            if self._policy is not None:
+                set_threads(self._policy.threads)
 
     def step(self, value) -> np.ndarray:
         """One step per sequence: a token (an int, or `(B,)`) or a feature vector (`(C,)`, or `(B, C)`); returns
@@ -155,6 +153,14 @@ class Session(VmSession):
             self._input_view[0, 0] = value  # the common case, without building an array to check
         else:
             self._input_view[:, 0] = check_step_input(value, self.signature, self.batch_size)
+        if self._policy is not None:
+            start = time.perf_counter()
+            out = self._run_step()
+            self._policy.observe(time.perf_counter() - start)
+            return out
+        return self._run_step()
+
+    def _run_step(self) -> np.ndarray:
         if self._step_out is not None:
             self._step()
             return self._step_out[:, 0].copy()
