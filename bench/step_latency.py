@@ -6,7 +6,8 @@ binding), ExecuTorch 1.5.1 with XNNPACK (state as explicit inputs and outputs), 
 and the floor (bytes a step moves / read bandwidth). Each runtime at each thread count runs in a fresh
 worker process (bench/peers/measure.py), so the resident memory it reports is its own: the median and p95
 of `--steps` steps after 1000 warm-up steps, VmRSS after 1K and after `--stream` streamed tokens, and
-prefill tokens/s at each of `--lengths`.
+prefill tokens/s at each of `--lengths`; and the bytes of the files each runtime loads (libraries, graphs,
+programs).
 
 Run from the repository root (about 10 minutes for ref-tiny, an hour or more for every config):
 
@@ -88,8 +89,20 @@ def measure_config(config: str, args, workdir: Path) -> dict:
         for threads in module.THREADS:
             runs.append(worker(runtime, threads, spec, ctx, args))
             print(f"{config} {runtime} x{threads}: {summary(runs[-1])}", flush=True)
-        runtimes[runtime] = {"label": module.LABEL, "spec": spec, "runs": runs}
+        runtimes[runtime] = {"label": module.LABEL, "spec": spec, "runs": runs, "model_bytes": model_bytes(spec)}
     return {"runtimes": runtimes, "floor": floor(config)}
+
+
+MODEL_FILES = (".so", ".onnx", ".data", ".pte")  # what a runtime loads: libraries, graphs, external weights, programs
+
+
+def model_bytes(spec) -> int | None:
+    """Bytes on disk of what a runtime loads (its libraries, graphs or programs: prefill's and step's), from the
+    paths in its spec; None where it loads none (PyTorch eager builds the model)."""
+    paths = [Path(v) for v in (spec.values() if isinstance(spec, dict) else ()) if isinstance(v, str)]
+    paths += [Path(v) for d in spec.values() if isinstance(d, dict) for v in d.values() if isinstance(v, str)]
+    files = [f for p in paths if p.exists() for f in ([p] if p.is_file() else p.iterdir()) if f.suffix in MODEL_FILES]
+    return sum(f.stat().st_size for f in files) or None
 
 
 def floor(config: str) -> dict:
@@ -128,7 +141,7 @@ def short(T) -> str:
 
 def table_rows(config: str, result: dict, lengths: list[int]) -> list[str]:
     runtimes, lines = result["runtimes"], []
-    empty = ["–"] * (len(lengths) + 3)  # the columns after the one that holds the reason
+    empty = ["–"] * (len(lengths) + 4)  # the columns after the one that holds the reason
     for label, runtime, threads in ROWS:
         entry = runtimes[runtime]
         mine = best(entry.get("runs", []), threads)
@@ -145,12 +158,13 @@ def table_rows(config: str, result: dict, lengths: list[int]) -> list[str]:
         cells += [with_ratio(1 / rate, ours and 1 / ours["prefill"][T][0], "{:,.0f}", shown=rate)
                   for T, (rate, _) in prefill.items()]
         cells += [f"{step[m]['rss_mb']:,.0f}" for m in ("memory_after_1k", "memory_after_stream")]
+        cells.append(f"{entry['model_bytes'] / 1e6:,.1f}" if entry.get("model_bytes") else "–")
         lines.append(f"| {config} | {label} | " + " | ".join(cells) + " |")
     ours = best(runtimes["rnnx_compiled"].get("runs", []), (1, 2))
     f = result["floor"]
     lines.append(f"| {config} | floor: bytes moved / read bandwidth | {f['cores']} · – | "
                  f"{with_ratio(f['step_us'], ours and ours['step']['step_us']['p50'], '{:,.1f}')} | "
-                 + " | ".join(["–"] * (len(lengths) + 3)) + " |")
+                 + " | ".join(["–"] * (len(lengths) + 4)) + " |")
     return lines
 
 
@@ -164,7 +178,8 @@ def markdown(results: dict, lengths: list[int]) -> str:
     stream = results["args"]["stream"]
     head = (["config", "runtime", "threads (step · prefill)", "step p50 µs", "step p95 µs"]
             + [f"prefill {short(T)} tok/s" for T in lengths]
-            + ["RSS after 1K tokens MB", f"RSS after {f'{stream // 1000}K' if stream % 1000 == 0 else stream} MB"])
+            + ["RSS after 1K tokens MB", f"RSS after {f'{stream // 1000}K' if stream % 1000 == 0 else stream} MB",
+               "model files MB"])
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for config, result in results["configs"].items():
         lines += table_rows(Path(config).name, result, lengths)  # a checkpoint by its directory's name
