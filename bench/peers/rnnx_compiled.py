@@ -40,7 +40,7 @@ def _rnnx(*args: str) -> None:
 
 class Runner:
     def __init__(self, spec: dict, threads: int):
-        self.session = Session(spec["artifact"], threads=threads)
+        self.session = Session(spec["artifact"], threads=threads, realtime=spec.get("realtime", False))  # rnnx_realtime
 
     def reset(self) -> None:
         self.session.reset()

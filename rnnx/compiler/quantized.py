@@ -120,11 +120,11 @@ class QuantizedMatMul(onnx_frontend.OnnxOpConverter):
 
         what = f"int{bits}_{K}x{N}"
         if activations == 8 and step and N % TILE == 0 and K % 4 == 0:
-            wp = pack_integer(weight, bits)
-            shapes = [(M, K), wp.shape, scale.shape]
+            shapes = [(M, K), (N // TILE, K // 4, (4 if bits == 8 else 2) * TILE), scale.shape]  # pack_integer's
             if any(lw.applies(cls.target, shapes) for lw in lowerings("tir", "integer_matmul", "step")):
-                y = call("integer_matmul", "step", shapes, [x, bb.emit(relax.const(wp)),
-                                                             bb.emit(relax.const(scale.astype(np.float32)))], out, what)
+                packed = [bb.emit(relax.const(pack_integer(weight, bits))),
+                          bb.emit(relax.const(scale.astype(np.float32)))]
+                y = call("integer_matmul", "step", shapes, [x, *packed], out, what)
                 return bb.emit(relax.op.reshape(y, [*shape[:-1], N]))
         if activations == 8:  # quantized as the graph says, then multiplied in fp32
             x = call("quantize_activations", kind, [(M, K)], [x], relax.TensorType((rows, K), "float32"), f"{K}")

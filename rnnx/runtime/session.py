@@ -26,6 +26,7 @@ from .artifact import WORKSPACE_SUFFIX, load_initial_state, read_artifact, read_
 from .checks import check_inputs, check_step_input
 from .threads import ThreadPolicy, fixed_by_user, realtime as realtime_mode, set_threads
 
+
 def vm_entry(vm: VirtualMachine) -> tuple:
     """(`main` of a compiled graph, the arguments it takes after its inputs): the compiler lifts a
     workspace out of static graphs (the step), which `main` then takes as its last argument."""

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from typing import Callable
 
+import psutil
 import tvm
 
 from ..errors import RnnxError
@@ -48,7 +49,8 @@ def set_threads(threads: int | None = None) -> int:
     """Use `threads` of TVM's workers (else $TVM_NUM_THREADS as it was at import, else every CPU we may run
     on) in the calling thread's pool and in every pool made from now on. TVM sizes a pool once, from
     $TVM_NUM_THREADS, and can then use fewer workers but not more, so the variable is set to the larger
-    of the request and the CPU count."""
+    of the request and the CPU count. (In TVM 0.27 a pool told to use fewer workers does not always use
+    more again when told: a process that needs both counts should ask for the larger one first.)"""
     if threads is None:
         threads = max(1, int(_ASKED)) if _ASKED else cpus()
     else:
@@ -64,7 +66,7 @@ def fixed_by_user() -> bool:
 
 def realtime() -> None:
     """Pin the calling thread to the core it runs on and give it SCHED_FIFO priority 1."""
-    os.sched_setaffinity(0, {os.sched_getcpu() if hasattr(os, "sched_getcpu") else min(os.sched_getaffinity(0))})
+    os.sched_setaffinity(0, {psutil.Process().cpu_num()})
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
     except PermissionError:
